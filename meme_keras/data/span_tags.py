@@ -1,0 +1,133 @@
+"""Character spans <-> per-token technique tags, through the tokens' character offsets.
+
+Training turns each meme's gold spans into a [L, K] multi-hot matrix (token x technique); decoding
+turns the tagger's [L, K] probabilities back into spans of the original text.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+import numpy as np
+import regex
+
+from meme_keras.data.meme import Span
+from meme_keras.data.text_encoding import PUNCTUATION, WHITESPACE, split_words
+
+# Any character that can carry meaning; selected tokens separated only by other characters
+# (spaces, line breaks, commas) are one span.
+_CONTENT = regex.compile(rf"[^{WHITESPACE}{PUNCTUATION}]")
+_EDGE_WHITESPACE = regex.compile(rf"[{WHITESPACE}\s]")
+
+
+def _real_tokens(offsets: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:
+    # [CLS], [SEP] and padding carry (0, 0): an empty range is never a text token.
+    offsets = np.asarray(offsets)
+    return np.asarray(padding_mask).astype(bool) & (offsets[:, 1] > offsets[:, 0])
+
+
+def spans_to_token_tags(
+    spans: Sequence[Span],
+    offsets: np.ndarray,
+    padding_mask: np.ndarray,
+    techniques: Sequence[str],
+) -> np.ndarray:
+    """Multi-hot [L, len(techniques)] float32 tags: token i has technique k if its characters
+    overlap a span of technique k. Special and padding tokens are never tagged.
+
+    Args:
+        spans: the meme's spans; techniques outside `techniques` raise `ValueError`.
+        offsets: int [L, 2] character range of each token, (0, 0) for special tokens.
+        padding_mask: int or bool [L], 1 for real tokens.
+        techniques: the tag columns, in order.
+    """
+    offsets = np.asarray(offsets)
+    column = {technique: k for k, technique in enumerate(techniques)}
+    real = _real_tokens(offsets, padding_mask)
+    tags = np.zeros((len(offsets), len(techniques)), dtype=np.float32)
+    for span in spans:
+        if span.technique not in column:
+            raise ValueError(f"unknown technique {span.technique!r} in {span}")
+        overlaps = real & (offsets[:, 0] < span.end) & (offsets[:, 1] > span.start)
+        tags[overlaps, column[span.technique]] = 1.0
+    return tags
+
+
+def token_probabilities_to_spans(
+    text: str,
+    offsets: np.ndarray,
+    padding_mask: np.ndarray,
+    probabilities: np.ndarray,
+    techniques: Sequence[str],
+    threshold: float,
+) -> list[Span]:
+    """Spans of `text` from per-token technique probabilities.
+
+    Tokens whose probability of technique k is greater than `threshold` (as in
+    `keras.metrics.F1Score`) are selected. Selected tokens with only whitespace and punctuation
+    between them form one span, from the first token's start to the last token's end. Each span
+    is widened to whole words (a `##` piece brings its word), then cut of surrounding whitespace.
+
+    Args:
+        text: the original text the offsets point into.
+        offsets: int [L, 2] character range of each token, (0, 0) for special tokens.
+        padding_mask: int or bool [L], 1 for real tokens.
+        probabilities: float [L, len(techniques)].
+        techniques: names of the probability columns.
+        threshold: float, the decision threshold, one for all techniques.
+
+    Returns:
+        Sorted, unique spans.
+    """
+    offsets = np.asarray(offsets)
+    probabilities = np.asarray(probabilities)
+    if probabilities.shape != (len(offsets), len(techniques)):
+        raise ValueError(
+            f"probabilities have shape {probabilities.shape}, "
+            f"expected {(len(offsets), len(techniques))}"
+        )
+    words = split_words(text)
+    word_starts = [start for start, _ in words]
+    real = _real_tokens(offsets, padding_mask)
+    spans = set()
+    for k, technique in enumerate(techniques):
+        selected = np.flatnonzero(real & (probabilities[:, k] > threshold))
+        for start, end in _merge_runs(text, offsets[selected]):
+            start, end = _widen_to_words(start, end, words, word_starts)
+            start, end = _strip_whitespace(text, start, end)
+            if start < end:
+                spans.add(Span(start, end, technique))
+    return sorted(spans)
+
+
+def _merge_runs(text: str, token_offsets: np.ndarray) -> list[tuple[int, int]]:
+    """Join character ranges (in token order) whose gaps hold no word characters."""
+    runs: list[tuple[int, int]] = []
+    for start, end in token_offsets.tolist():
+        if runs and not _CONTENT.search(text, runs[-1][1], max(start, runs[-1][1])):
+            runs[-1] = (runs[-1][0], max(end, runs[-1][1]))
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def _widen_to_words(
+    start: int, end: int, words: list[tuple[int, int]], word_starts: list[int]
+) -> tuple[int, int]:
+    # The word holding `start` begins at or before it; likewise for the last character.
+    first = bisect.bisect_right(word_starts, start) - 1
+    if first >= 0 and words[first][1] > start:
+        start = words[first][0]
+    last = bisect.bisect_right(word_starts, end - 1) - 1
+    if last >= 0 and words[last][1] > end - 1:
+        end = max(end, words[last][1])
+    return start, end
+
+
+def _strip_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and _EDGE_WHITESPACE.match(text[start]):
+        start += 1
+    while end > start and _EDGE_WHITESPACE.match(text[end - 1]):
+        end -= 1
+    return start, end

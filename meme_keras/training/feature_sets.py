@@ -1,0 +1,73 @@
+"""Memes with their cached backbone features and multi-hot labels, ready for a head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from meme_keras.backbones.features import image_features, text_features
+from meme_keras.data.meme import Meme
+from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
+
+
+@dataclass
+class FeatureSet:
+    memes: list[Meme]
+    text_features: np.ndarray  # [n, length, width]
+    padding_mask: np.ndarray  # [n, length]
+    image_features: np.ndarray  # [n, cells, channels]
+    labels: np.ndarray  # [n, techniques] multi-hot
+
+    def __len__(self) -> int:
+        return len(self.memes)
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        return {
+            "text_features": self.text_features,
+            "padding_mask": self.padding_mask,
+            "image_features": self.image_features,
+        }
+
+    def subset(self, indices: Sequence[int]) -> FeatureSet:
+        indices = np.asarray(indices)
+        return FeatureSet(
+            [self.memes[i] for i in indices],
+            self.text_features[indices],
+            self.padding_mask[indices],
+            self.image_features[indices],
+            self.labels[indices],
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[FeatureSet]) -> FeatureSet:
+        return FeatureSet(
+            [meme for part in parts for meme in part.memes],
+            *(
+                np.concatenate([getattr(part, name) for part in parts])
+                for name in ("text_features", "padding_mask", "image_features", "labels")
+            ),
+        )
+
+
+def build_feature_set(
+    memes: Sequence[Meme], techniques: Sequence[str], config: dict, cache_dir=None, **kwargs
+) -> FeatureSet:
+    """Features of `memes` for the configured backbones (cached on disk between runs)."""
+    image = config["image_backbone"]
+    text = config["text_backbone"]
+    cache = {} if cache_dir is None else {"cache_dir": cache_dir}
+    grid = image_features(
+        memes, image["name"], image["weights"], image["image_size"], **cache, **kwargs
+    )
+    tokens = text_features(
+        memes, text["name"], text["sequence_length"], text["preset"], **cache, **kwargs
+    )
+    return FeatureSet(
+        list(memes),
+        tokens["features"],
+        tokens["padding_mask"],
+        grid,
+        labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
+    )

@@ -1,0 +1,123 @@
+"""Threshold sweeps and tuning on small synthetic probability matrices."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from meme_keras.evaluation.multilabel_f1 import multilabel_scores
+from meme_keras.thresholds import (
+    TunedThresholds,
+    apply_thresholds,
+    plot_threshold_sweep,
+    sweep_global_threshold,
+    tune_thresholds,
+    write_sweep,
+)
+
+# One label; positives at 0.45, 0.7, 0.8 and negatives at 0.2, 0.4, 0.5. Micro F1 is best
+# (6/7: tp 3, fp 1) for thresholds in (0.40, 0.45], and lower everywhere else.
+KNOWN_GOLD = np.array([[1], [1], [1], [0], [0], [0]])
+KNOWN_PROBABILITIES = np.array([[0.45], [0.7], [0.8], [0.2], [0.4], [0.5]])
+
+
+def calibrated_mismatch(seed=0, n=120):
+    """Three labels whose best thresholds differ (0.2, 0.5, 0.8): per-label tuning should win."""
+    rng = np.random.default_rng(seed)
+    gold = (rng.random((n, 3)) < 0.3).astype(int)
+    centres = np.array([0.2, 0.5, 0.8])
+    noise = rng.normal(0.0, 0.08, size=gold.shape)
+    probabilities = np.clip(centres + np.where(gold == 1, 0.1, -0.1) + noise, 0.0, 1.0)
+    return gold, probabilities
+
+
+def test_sweep_table_matches_direct_scoring():
+    gold, probabilities = calibrated_mismatch()
+    table = sweep_global_threshold(gold, probabilities)
+    assert list(table.columns) == [
+        "threshold",
+        "micro_f1",
+        "macro_f1",
+        "micro_precision",
+        "micro_recall",
+    ]
+    assert len(table) == 91 and table["threshold"].iloc[[0, -1]].tolist() == [0.05, 0.95]
+    row = table.set_index("threshold").loc[0.28]
+    expected = multilabel_scores(gold, apply_thresholds(probabilities, 0.28))
+    assert row.to_dict() == pytest.approx(expected)
+
+
+def test_global_threshold_known_best():
+    tuned = tune_thresholds(
+        KNOWN_GOLD, KNOWN_PROBABILITIES, thresholds=np.array([0.1, 0.3, 0.42, 0.48, 0.6, 0.9])
+    )
+    assert tuned.global_threshold == 0.42
+    assert tuned.score == pytest.approx(6 / 7)
+    # On the default grid 0.41..0.45 tie; the middle one is chosen.
+    assert tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES).global_threshold == 0.43
+
+
+def test_per_label_improves_on_global():
+    gold, probabilities = calibrated_mismatch()
+    for objective, weight in [("micro", 0.0), ("macro", 0.0), ("mix", 0.5)]:
+        kwargs = dict(objective=objective, macro_weight=weight, min_support=5)
+        global_ = tune_thresholds(gold, probabilities, mode="global", **kwargs)
+        per_label = tune_thresholds(gold, probabilities, mode="per_label", **kwargs)
+        assert per_label.score >= global_.score
+        # Labels calibrated this differently leave room for a strict gain under every objective.
+        assert per_label.score > global_.score
+    # Each label's threshold lands near its own calibration centre.
+    assert np.all(np.diff(per_label.thresholds) > 0)
+
+
+def test_rare_labels_keep_global_threshold():
+    gold, probabilities = calibrated_mismatch()
+    gold[:, 2] = 0
+    gold[:3, 2] = 1
+    tuned = tune_thresholds(gold, probabilities, mode="per_label", min_support=4)
+    assert tuned.thresholds[2] == tuned.global_threshold
+
+
+def test_min_labels_per_meme_adds_top_label():
+    probabilities = np.array([[0.1, 0.3, 0.2], [0.9, 0.1, 0.6]])
+    np.testing.assert_array_equal(apply_thresholds(probabilities, 0.5), [[0, 0, 0], [1, 0, 1]])
+    np.testing.assert_array_equal(
+        apply_thresholds(probabilities, 0.5, min_labels_per_meme=1), [[0, 1, 0], [1, 0, 1]]
+    )
+    gold = np.array([[0, 1, 0], [1, 0, 0]])
+    tuned = tune_thresholds(gold, probabilities, min_labels_per_meme=1, thresholds=[0.95])
+    assert tuned.score == 1.0
+
+
+def test_json_round_trip(tmp_path):
+    gold, probabilities = calibrated_mismatch()
+    techniques = ["Smears", "Loaded Language", "Doubt"]
+    tuned = tune_thresholds(
+        gold, probabilities, mode="per_label", min_support=5, techniques=techniques
+    )
+    restored = TunedThresholds.from_json(tuned.to_json(tmp_path / "thresholds.json"))
+    assert restored.techniques == tuple(techniques)
+    np.testing.assert_array_equal(restored.thresholds, tuned.thresholds)
+    assert (restored.mode, restored.score, restored.metrics) == (
+        tuned.mode,
+        tuned.score,
+        tuned.metrics,
+    )
+    np.testing.assert_array_equal(restored.apply(probabilities), tuned.apply(probabilities))
+
+
+def test_sweep_csv_and_plot_written(tmp_path):
+    gold, probabilities = calibrated_mismatch()
+    tuned = tune_thresholds(gold, probabilities)
+    csv_path = write_sweep(tuned.sweep, tmp_path / "out" / "sweep.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(csv_path), tuned.sweep)
+    png = plot_threshold_sweep(tuned.sweep, tmp_path / "out" / "sweep.png", tuned.global_threshold)
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES, mode="per_meme")
+    with pytest.raises(ValueError, match="macro_weight only applies"):
+        tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES, macro_weight=0.5)
+    with pytest.raises(ValueError, match=r"\[N, K\]"):
+        tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES[:3])
