@@ -15,8 +15,8 @@ import regex
 from meme_keras.data.meme import Span
 from meme_keras.data.text_encoding import PUNCTUATION, WHITESPACE, split_words
 
-# Any character that can carry meaning; selected tokens separated only by other characters
-# (spaces, line breaks, commas) are one span.
+# Characters that carry words; selected words separated only by other characters (spaces, line
+# breaks, commas) are one span.
 _CONTENT = regex.compile(rf"[^{WHITESPACE}{PUNCTUATION}]")
 _EDGE_WHITESPACE = regex.compile(rf"[{WHITESPACE}\s]")
 
@@ -65,9 +65,10 @@ def token_probabilities_to_spans(
     """Spans of `text` from per-token technique probabilities.
 
     Tokens whose probability of technique k is greater than `threshold` (as in
-    `keras.metrics.F1Score`) are selected. Selected tokens with only whitespace and punctuation
-    between them form one span, from the first token's start to the last token's end. Each span
-    is widened to whole words (a `##` piece brings its word), then cut of surrounding whitespace.
+    `keras.metrics.F1Score`) are selected, each widened to its whole word (a `##` piece brings
+    its word). Selected words with only whitespace and punctuation between them form one span,
+    from the first word's start to the last word's end, trimmed of surrounding whitespace. So
+    adjacent gold spans of one technique ("HATE", "TRUMP") come back as one span.
 
     Args:
         text: the original text the offsets point into.
@@ -93,36 +94,37 @@ def token_probabilities_to_spans(
     spans = set()
     for k, technique in enumerate(techniques):
         selected = np.flatnonzero(real & (probabilities[:, k] > threshold))
-        for start, end in _merge_runs(text, offsets[selected]):
-            start, end = _widen_to_words(start, end, words, word_starts)
+        # Widen first: a word is selected as a whole whichever of its pieces was.
+        ranges = [
+            _widen_to_word(start, end, words, word_starts)
+            for start, end in offsets[selected].tolist()
+        ]
+        for start, end in _merge_ranges(text, ranges):
             start, end = _strip_whitespace(text, start, end)
             if start < end:
                 spans.add(Span(start, end, technique))
     return sorted(spans)
 
 
-def _merge_runs(text: str, token_offsets: np.ndarray) -> list[tuple[int, int]]:
-    """Join character ranges (in token order) whose gaps hold no word characters."""
-    runs: list[tuple[int, int]] = []
-    for start, end in token_offsets.tolist():
-        if runs and not _CONTENT.search(text, runs[-1][1], max(start, runs[-1][1])):
-            runs[-1] = (runs[-1][0], max(end, runs[-1][1]))
-        else:
-            runs.append((start, end))
-    return runs
-
-
-def _widen_to_words(
+def _widen_to_word(
     start: int, end: int, words: list[tuple[int, int]], word_starts: list[int]
 ) -> tuple[int, int]:
-    # The word holding `start` begins at or before it; likewise for the last character.
-    first = bisect.bisect_right(word_starts, start) - 1
-    if first >= 0 and words[first][1] > start:
-        start = words[first][0]
-    last = bisect.bisect_right(word_starts, end - 1) - 1
-    if last >= 0 and words[last][1] > end - 1:
-        end = max(end, words[last][1])
+    # The word holding a token begins at or before the token's start.
+    index = bisect.bisect_right(word_starts, start) - 1
+    if index >= 0 and words[index][1] > start:
+        return min(start, words[index][0]), max(end, words[index][1])
     return start, end
+
+
+def _merge_ranges(text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join sorted character ranges that overlap or have no word characters between them."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and not _CONTENT.search(text, merged[-1][1], max(start, merged[-1][1])):
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _strip_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
