@@ -11,6 +11,10 @@ class CorpusError(ValueError):
     def __init__(self, path: str | Path, meme_id: str | None, problem: str):
         self.path = Path(path)
         self.meme_id = meme_id
-        self.problem = problem
-        where = f"{self.path}" if meme_id is None else f"{self.path}: meme {meme_id!r}"
-        super().__init__(f"{where}: {problem}")
+        self.problem = " ".join(problem.splitlines())  # always one line
+        super().__init__(f"{self.path}: {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """The message without the file: `meme '<id>': <problem>`, or the problem alone."""
+        return self.problem if self.meme_id is None else f"meme {self.meme_id!r}: {self.problem}"

@@ -42,12 +42,20 @@ class FeatureSet:
 
     @staticmethod
     def concatenate(parts: Sequence[FeatureSet]) -> FeatureSet:
+        """Stacks sets, padding their text to the longest (sets are trimmed to their texts)."""
+        length = max(part.padding_mask.shape[1] for part in parts)
+
+        def pad(array):
+            widths = [(0, 0)] * array.ndim
+            widths[1] = (0, length - array.shape[1])
+            return np.pad(array, widths)
+
         return FeatureSet(
             [meme for part in parts for meme in part.memes],
-            *(
-                np.concatenate([getattr(part, name) for part in parts])
-                for name in ("text_features", "padding_mask", "image_features", "labels")
-            ),
+            np.concatenate([pad(part.text_features) for part in parts]),
+            np.concatenate([pad(part.padding_mask) for part in parts]),
+            np.concatenate([part.image_features for part in parts]),
+            np.concatenate([part.labels for part in parts]),
         )
 
 
@@ -64,10 +72,12 @@ def build_feature_set(
     tokens = text_features(
         memes, text["name"], text["sequence_length"], text["preset"], **cache, **kwargs
     )
+    # Positions past the longest text are padding in every meme: dropping them saves time.
+    length = max(int(tokens["padding_mask"].sum(axis=1).max()), 1)
     return FeatureSet(
         list(memes),
-        tokens["features"],
-        tokens["padding_mask"],
+        tokens["features"][:, :length],
+        tokens["padding_mask"][:, :length],
         grid,
         labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
     )

@@ -1,0 +1,100 @@
+"""Exports a run as a SavedModel that takes raw memes: encoded image bytes and text strings.
+
+The serving signature decodes and resizes the images, tokenizes the texts with the backbone's
+own keras-hub tokenizer (in-graph, tensorflow_text ops: a loader needs `import
+tensorflow_text`), runs both backbones and the head, and applies the tuned thresholds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras_hub
+import tensorflow as tf
+
+from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
+from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.predictor import TechniquePredictor
+
+SIGNATURE_INPUTS = (
+    tf.TensorSpec([None], tf.string, name="image_bytes"),
+    tf.TensorSpec([None], tf.string, name="text"),
+)
+
+
+def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: int):
+    """Multi-hot int32 decisions; with `min_labels_per_meme` >= 1 the top label is always kept
+    (the same rule as `meme_keras.thresholds.apply_thresholds`)."""
+    above = probabilities >= thresholds
+    if min_labels_per_meme >= 1:
+        top = tf.one_hot(tf.argmax(probabilities, axis=-1), tf.shape(probabilities)[-1]) > 0
+        empty = tf.logical_not(tf.reduce_any(above, axis=-1, keepdims=True))
+        above = tf.logical_or(above, tf.logical_and(empty, top))
+    return tf.cast(above, tf.int32)
+
+
+class RawMemeClassifier(tf.Module):
+    """Image bytes + text -> probabilities, decisions and technique names, all in one graph."""
+
+    def __init__(self, predictor: TechniquePredictor):
+        super().__init__(name="raw_meme_classifier")
+        config = predictor.config
+        image, text = config["image_backbone"], config["text_backbone"]
+        self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+        self.image_backbone = load_image_backbone(image["name"], image["weights"], self.image_size)
+        self.text_backbone = load_text_backbone(text["name"], text["preset"])
+        tokenizer = load_text_tokenizer(text["name"], text["preset"])
+        self.packer = keras_hub.layers.StartEndPacker(
+            start_value=tokenizer.cls_token_id,
+            end_value=tokenizer.sep_token_id,
+            pad_value=tokenizer.pad_token_id,
+            sequence_length=text["sequence_length"],
+            return_padding_mask=True,
+        )
+        self.tokenizer = tokenizer
+        self.head = predictor.model
+        self.thresholds = tf.constant(predictor.thresholds.thresholds, tf.float32)
+        self.min_labels_per_meme = predictor.thresholds.min_labels_per_meme
+        self.techniques = tf.constant(list(predictor.techniques))
+
+    @tf.function(input_signature=SIGNATURE_INPUTS)
+    def serve(self, image_bytes, text):
+        images = tf.map_fn(
+            lambda encoded: decode_and_resize(encoded, self.image_size),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.float32),
+        )
+        grid = self.image_backbone(images, training=False)
+        image_features = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
+        token_ids, padding_mask = self.packer(self.tokenizer(text))
+        padding_mask = tf.cast(padding_mask, tf.int32)  # keras-hub gives bool; serve int32
+        text_features = self.text_backbone(
+            {
+                "token_ids": token_ids,
+                "segment_ids": tf.zeros_like(token_ids),
+                "padding_mask": padding_mask,
+            },
+            training=False,
+        )["sequence_output"]
+        probabilities = self.head(
+            {
+                "text_features": text_features,
+                "padding_mask": padding_mask,
+                "image_features": image_features,
+            },
+            training=False,
+        )
+        decisions = apply_thresholds_in_graph(
+            probabilities, self.thresholds, self.min_labels_per_meme
+        )
+        labels = tf.where(decisions > 0, self.techniques, tf.constant(""))
+        return {"probabilities": probabilities, "decisions": decisions, "labels": labels}
+
+
+def export_run(run_dir: str | Path, output_dir: str | Path) -> Path:
+    """Writes the SavedModel (signature `serving_default`) for the run in `run_dir`."""
+    module = RawMemeClassifier(TechniquePredictor(run_dir))
+    output_dir = Path(output_dir)
+    tf.saved_model.save(module, str(output_dir), signatures={"serving_default": module.serve})
+    return output_dir

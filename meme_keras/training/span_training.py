@@ -1,0 +1,424 @@
+"""Trains the span tagger on cached frozen features: targets, folds, the loss grid, thresholds.
+
+Gold character spans become per-token multi-hot targets through the encoder's character
+offsets; only real text tokens count in the loss (a per-token `sample_weight`, 0 for padding,
+[CLS] and [SEP]). Choices (loss point, token threshold) are made on out-of-fold probabilities
+over train+dev, scored with the task's span F1 after decoding to character spans.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from meme_keras.data.meme import Meme, Span
+from meme_keras.data.span_tags import spans_to_token_tags, token_probabilities_to_spans
+from meme_keras.evaluation.span_f1 import SpanScores, deduplicate_spans, span_scores
+from meme_keras.models.span_tagger import SpanTaggerHead
+from meme_keras.training.callbacks import training_callbacks
+from meme_keras.training.head_training import fold_indices
+from meme_keras.training.loss_factory import make_loss
+
+log = logging.getLogger(__name__)
+
+SPAN_CONFIG = {
+    "seed": 42,
+    "text_backbone": {"name": "all_minilm_l6_v2", "preset": None, "sequence_length": 128},
+    "model": {
+        "hidden_dim": 0,
+        "num_transformer_layers": 0,
+        "num_heads": 4,
+        "intermediate_dim": 512,
+        "dropout": 0.1,
+    },
+    "loss": {"type": "focal", "label_smoothing": 0.1, "alpha": 1.2, "gamma": 2.0},
+    # The frozen path trains only the head: the report's Nadam 5e-5 (meant for fine-tuning the
+    # backbone) would need hundreds of epochs here.
+    "learning_rate": 2e-3,
+    "epochs": 30,
+    "batch_size": 32,
+    "folds": 5,
+    # The report's search (20 models): label smoothing x focal alpha, each point scored by the
+    # best span F1 over token thresholds on out-of-fold probabilities.
+    "grid": {"label_smoothing": [0.0, 0.1, 0.2], "alpha": [1.0, 1.2, 1.5, 2.0, 3.0]},
+    "grid_thresholds": [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6],
+    "thresholds": {"start": 0.05, "stop": 0.8, "step": 0.025},
+    "fine_tune": {"epochs": 0, "learning_rate": 5e-5, "batch_size": 16},
+}
+
+
+def span_config(overrides: dict | None = None) -> dict:
+    """`SPAN_CONFIG` with `overrides` merged in (nested dicts merge; unknown keys raise)."""
+
+    def merge(base: dict, override: dict, where: str) -> dict:
+        merged = copy.deepcopy(base)
+        for key, value in override.items():
+            if key not in base:
+                raise ValueError(f"{where}: unknown key {key!r}; known: {sorted(base)}")
+            is_dict = isinstance(base[key], dict) and isinstance(value, dict)
+            merged[key] = merge(base[key], value, f"{where}.{key}") if is_dict else value
+        return merged
+
+    return merge(SPAN_CONFIG, overrides or {}, "span config")
+
+
+@dataclass
+class TokenTagData:
+    """Memes with their per-token features, encoder outputs and multi-hot token targets.
+
+    Attributes:
+        memes: the memes, in row order.
+        features: float32 [n, L, d] frozen backbone features (None on the fine-tuning path).
+        token_ids, padding_mask, offsets: the encoder's [n, L], [n, L], [n, L, 2] arrays.
+        tags: float32 [n, L, K] targets.
+        token_weights: float32 [n, L], 1 for real text tokens (the loss mask).
+    """
+
+    memes: list[Meme]
+    features: np.ndarray | None
+    token_ids: np.ndarray
+    padding_mask: np.ndarray
+    offsets: np.ndarray
+    tags: np.ndarray
+    token_weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.memes)
+
+    def subset(self, indices: Sequence[int]) -> TokenTagData:
+        indices = np.asarray(indices)
+        return TokenTagData(
+            [self.memes[i] for i in indices],
+            None if self.features is None else self.features[indices],
+            self.token_ids[indices],
+            self.padding_mask[indices],
+            self.offsets[indices],
+            self.tags[indices],
+            self.token_weights[indices],
+        )
+
+    def concatenate(self, other: TokenTagData) -> TokenTagData:
+        def join(a, b):
+            return None if a is None or b is None else np.concatenate([a, b])
+
+        return TokenTagData(
+            self.memes + other.memes,
+            join(self.features, other.features),
+            join(self.token_ids, other.token_ids),
+            join(self.padding_mask, other.padding_mask),
+            join(self.offsets, other.offsets),
+            join(self.tags, other.tags),
+            join(self.token_weights, other.token_weights),
+        )
+
+    def trimmed(self, length: int) -> TokenTagData:
+        """The first `length` positions (all real tokens must fit: checked)."""
+        if self.padding_mask[:, length:].any():
+            raise ValueError(f"real tokens beyond position {length}: cannot trim")
+        return TokenTagData(
+            self.memes,
+            None if self.features is None else self.features[:, :length],
+            self.token_ids[:, :length],
+            self.padding_mask[:, :length],
+            self.offsets[:, :length],
+            self.tags[:, :length],
+            self.token_weights[:, :length],
+        )
+
+    def head_inputs(self) -> dict[str, np.ndarray]:
+        return {"text_features": self.features, "padding_mask": self.padding_mask}
+
+    def backbone_inputs(self) -> dict[str, np.ndarray]:
+        return {
+            "token_ids": self.token_ids,
+            "segment_ids": np.zeros_like(self.token_ids),
+            "padding_mask": self.padding_mask,
+        }
+
+    def gold(self) -> dict[str, list[Span]]:
+        return {meme.id: list(meme.spans) for meme in self.memes}
+
+
+def text_token_weights(offsets: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:
+    """1.0 for tokens holding text characters; 0.0 for padding, [CLS] and [SEP] (offsets (0, 0))."""
+    offsets = np.asarray(offsets)
+    real = np.asarray(padding_mask).astype(bool) & (offsets[..., 1] > offsets[..., 0])
+    return real.astype(np.float32)
+
+
+def token_tag_data(
+    memes: Sequence[Meme], encoded: dict[str, np.ndarray], techniques: Sequence[str]
+) -> TokenTagData:
+    """Targets for `memes` from `text_features(...)` (or any dict with the same encoder keys)."""
+    offsets, mask = encoded["offsets"], encoded["padding_mask"]
+    tags = np.stack(
+        [
+            spans_to_token_tags(meme.spans, offsets[i], mask[i], techniques)
+            for i, meme in enumerate(memes)
+        ]
+    )
+    return TokenTagData(
+        list(memes),
+        encoded.get("features"),
+        encoded["token_ids"],
+        mask,
+        offsets,
+        tags,
+        text_token_weights(offsets, mask),
+    )
+
+
+def lost_gold_characters(data: TokenTagData, techniques: Sequence[str]) -> float:
+    """Fraction of gold span characters that no tagged token covers (tokenization/truncation)."""
+    column = {technique: k for k, technique in enumerate(techniques)}
+    total = lost = 0
+    for i, meme in enumerate(data.memes):
+        for span in meme.spans:
+            covered = np.zeros(span.end - span.start, bool)
+            for start, end in data.offsets[i][data.tags[i, :, column[span.technique]] > 0]:
+                covered[
+                    max(start, span.start) - span.start : max(0, min(end, span.end) - span.start)
+                ] = True
+            non_space = np.array([not c.isspace() for c in span.fragment(meme.text)], bool)
+            total += non_space.sum()
+            lost += (non_space & ~covered).sum()
+    return float(lost / total) if total else 0.0
+
+
+# --- Training ------------------------------------------------------------------------------
+
+
+def build_span_tagger(
+    config: dict, feature_dim: int, num_techniques: int, name: str = "span_tagger_head"
+) -> SpanTaggerHead:
+    return SpanTaggerHead(
+        num_techniques=num_techniques, feature_dim=feature_dim, name=name, **config["model"]
+    )
+
+
+def compile_span_tagger(model: keras.Model, config: dict, learning_rate: float) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
+        # Averaged over real tokens only: the per-token sample_weight is the mask.
+        loss=make_loss(config["loss"], reduction="mean_with_sample_weight"),
+    )
+    return model
+
+
+def fit_span_tagger(
+    train: TokenTagData,
+    config: dict,
+    num_techniques: int,
+    validation: TokenTagData | None = None,
+    log_dir: Path | None = None,
+    name: str = "span_tagger_head",
+    verbose: int = 0,
+) -> keras.Model:
+    """A new head trained on `train`'s cached features for `config["epochs"]` epochs."""
+    model = build_span_tagger(config, train.features.shape[-1], num_techniques, name)
+    compile_span_tagger(model, config, config["learning_rate"])
+    validation_data = None
+    if validation is not None:
+        validation_data = (validation.head_inputs(), validation.tags, validation.token_weights)
+    model.fit(
+        train.head_inputs(),
+        train.tags,
+        sample_weight=train.token_weights,
+        validation_data=validation_data,
+        batch_size=config["batch_size"],
+        epochs=config["epochs"],
+        shuffle=True,
+        # Fixed epochs, no early stopping: the validation fold also tunes the threshold.
+        callbacks=training_callbacks(log_dir, validation=False, patience=0),
+        verbose=verbose,
+    )
+    return model
+
+
+def cross_validate_span_tagger(
+    pool: TokenTagData, config: dict, num_techniques: int, log_dir: Path | None = None
+) -> tuple[np.ndarray, list[keras.Model]]:
+    """Out-of-fold probabilities [n, L, K] over `pool` and the head of each fold."""
+    out_of_fold = np.zeros(pool.tags.shape, np.float32)
+    heads = []
+    for fold, validation_indices in enumerate(
+        fold_indices(len(pool), config["folds"], config["seed"])
+    ):
+        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
+        validation = pool.subset(validation_indices)
+        keras.utils.set_random_seed(config["seed"] + fold)
+        head = fit_span_tagger(
+            pool.subset(train_indices),
+            config,
+            num_techniques,
+            log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
+            name=f"span_tagger_fold_{fold}",
+        )
+        out_of_fold[validation_indices] = predict_probabilities(head, validation.head_inputs())
+        heads.append(head)
+    return out_of_fold, heads
+
+
+def predict_probabilities(model: keras.Model, inputs: dict, batch_size: int = 64) -> np.ndarray:
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
+
+
+def average_span_taggers(heads: list[keras.Model], name: str = "span_tagger_folds"):
+    """One model averaging the fold heads' per-token probabilities (same inputs as a head)."""
+    if len(heads) == 1:
+        return heads[0]
+    feature_dim = heads[0].input["text_features"].shape[-1]
+    inputs = {
+        "text_features": keras.Input((None, feature_dim), name="text_features"),
+        "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+    }
+    outputs = keras.layers.Average(name="tags")([head(inputs) for head in heads])
+    return keras.Model(inputs, outputs, name=name)
+
+
+# --- Decoding, thresholds ------------------------------------------------------------------
+
+
+def decode_spans(
+    data: TokenTagData, probabilities: np.ndarray, techniques: Sequence[str], threshold: float
+) -> dict[str, list[Span]]:
+    """Deduplicated character spans of every meme, keyed by id."""
+    return {
+        meme.id: deduplicate_spans(
+            token_probabilities_to_spans(
+                meme.text,
+                data.offsets[i],
+                data.padding_mask[i],
+                probabilities[i],
+                techniques,
+                threshold,
+            )
+        )
+        for i, meme in enumerate(data.memes)
+    }
+
+
+def score_at(data, probabilities, techniques, threshold) -> SpanScores:
+    return span_scores(decode_spans(data, probabilities, techniques, threshold), data.gold())
+
+
+def sweep_span_threshold(
+    data: TokenTagData,
+    probabilities: np.ndarray,
+    techniques: Sequence[str],
+    thresholds: Sequence[float],
+) -> pd.DataFrame:
+    """Span precision, recall and F1 (and the span count) at each token threshold."""
+    rows = []
+    for threshold in thresholds:
+        scores = score_at(data, probabilities, techniques, float(threshold))
+        rows.append(
+            {
+                "threshold": round(float(threshold), 4),
+                "precision": scores.precision,
+                "recall": scores.recall,
+                "f1": scores.f1,
+                "n_predicted": scores.n_predicted,
+                "n_gold": scores.n_gold,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def best_threshold(table: pd.DataFrame) -> float:
+    """The threshold of the highest F1 (the lowest such threshold on ties)."""
+    return float(table.loc[table["f1"].idxmax(), "threshold"])
+
+
+def threshold_grid(settings: dict) -> np.ndarray:
+    return np.round(np.arange(settings["start"], settings["stop"] + 1e-9, settings["step"]), 4)
+
+
+def plot_span_threshold_sweep(
+    table: pd.DataFrame, path: str | Path, chosen: float | None = None, title: str | None = None
+) -> Path:
+    """Span precision, recall and F1 against the token threshold, as a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(7, 4.5), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.plot(table["threshold"], table["f1"], label="span F1", color="tab:blue")
+    axes.plot(table["threshold"], table["precision"], "--", label="precision", color="tab:green")
+    axes.plot(table["threshold"], table["recall"], "--", label="recall", color="tab:red")
+    if chosen is not None:
+        axes.axvline(chosen, color="gray", linestyle=":", label=f"chosen {chosen:g}")
+    axes.set_xlabel("token probability threshold")
+    axes.set_ylabel("score")
+    axes.set_ylim(0, max(1.0, float(table[["precision", "recall"]].to_numpy().max()) + 0.05))
+    axes.set_title(title or "Span P/R/F1 vs token threshold")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
+# --- The report's grid ---------------------------------------------------------------------
+
+
+def grid_points(config: dict) -> list[dict]:
+    """The loss configs of the grid: a BCE baseline, then smoothing x alpha focal points."""
+    gamma = config["loss"]["gamma"]
+    points = [{"type": "bce", "label_smoothing": 0.0, "alpha": 1.0, "gamma": gamma}]
+    for smoothing in config["grid"]["label_smoothing"]:
+        for alpha in config["grid"]["alpha"]:
+            points.append(
+                {"type": "focal", "label_smoothing": smoothing, "alpha": alpha, "gamma": gamma}
+            )
+    return points
+
+
+def run_loss_grid(
+    pool: TokenTagData, config: dict, techniques: Sequence[str]
+) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """Cross-validates every grid point; returns the table and each point's OOF probabilities."""
+    rows, probabilities = [], {}
+    for index, loss in enumerate(grid_points(config)):
+        started = time.perf_counter()
+        point = {**config, "loss": loss}
+        out_of_fold, _ = cross_validate_span_tagger(pool, point, len(techniques))
+        sweep = sweep_span_threshold(pool, out_of_fold, techniques, config["grid_thresholds"])
+        best = sweep.loc[sweep["f1"].idxmax()]
+        rows.append(
+            {
+                "loss": loss["type"],
+                "label_smoothing": loss["label_smoothing"],
+                "alpha": loss["alpha"],
+                "gamma": loss["gamma"] if loss["type"] == "focal" else None,
+                "threshold": float(best["threshold"]),
+                "precision": float(best["precision"]),
+                "recall": float(best["recall"]),
+                "f1": float(best["f1"]),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        probabilities[index] = out_of_fold
+        log.info("grid %s", rows[-1])
+    return pd.DataFrame(rows), probabilities
+
+
+def chosen_loss(grid: pd.DataFrame, config: dict) -> dict:
+    """The loss config of the grid's best row (first on ties)."""
+    row = grid.loc[grid["f1"].idxmax()]
+    return {
+        "type": row["loss"],
+        "label_smoothing": float(row["label_smoothing"]),
+        "alpha": float(row["alpha"]),
+        "gamma": config["loss"]["gamma"],
+    }

@@ -1,0 +1,139 @@
+"""End to end on a tiny corpus: train folds, tune, predict, reload, evaluate, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from meme_keras import cli
+from meme_keras.data.corpus import load_split
+from meme_keras.evaluation.prediction_files import evaluate_prediction_file
+from meme_keras.predictor import TechniquePredictor
+from meme_keras.training.classifier_run import run_classifier
+from meme_keras.training.config import make_config
+
+TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(cache))
+    config = make_config(
+        {
+            "name": "tiny",
+            "data_dir": str(tiny_corpus),
+            "model": TINY_MODEL,
+            "text_backbone": {"sequence_length": 32},
+            "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
+            "thresholds": {"folds": 2},
+        }
+    )
+    output = tmp_path_factory.mktemp("runs") / "tiny"
+    metrics = run_classifier(config, output)
+    return config, output, metrics
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_run_folder_has_everything(tiny_run):
+    _, output, metrics = tiny_run
+    for name in (
+        "model.keras",
+        "config.yaml",
+        "thresholds.json",
+        "metrics.json",
+        "provenance.json",
+        "predictions_dev.json",
+        "predictions_test.json",
+        "threshold_sweep.csv",
+        "threshold_sweep.png",
+        "per_label_test.csv",
+    ):
+        assert (output / name).stat().st_size > 0, name
+    assert any((output / "logs").rglob("events.out.tfevents.*"))
+    provenance = json.loads((output / "provenance.json").read_text())
+    assert provenance["packages"]["keras"] == keras.__version__
+    assert len(provenance["data_sha256"]) == 3
+    assert 0.0 <= metrics["test"]["micro_f1"] <= 1.0
+
+
+def test_test_scores_are_recomputed_from_the_prediction_file(tiny_run, tiny_corpus):
+    _, output, metrics = tiny_run
+    predictions = json.loads((output / "predictions_test.json").read_text())
+    assert [p["id"] for p in predictions] == [m.id for m in load_split("test", 3, tiny_corpus)]
+    scores = evaluate_prediction_file(
+        output / "predictions_test.json", "test", data_dir=tiny_corpus
+    )
+    assert scores == pytest.approx(metrics["test"])
+
+
+def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus):
+    _, output, _ = tiny_run
+    predictor = TechniquePredictor(output)
+    memes = load_split("test", 3, tiny_corpus)
+    probabilities = predictor.probabilities(memes)
+    assert np.allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
+
+
+def test_cli_predict_and_evaluate(tiny_run, tiny_corpus, tmp_path, capsys):
+    _, output, metrics = tiny_run
+    target = tmp_path / "predictions.json"
+    argv = ["predict", "--run", str(output), "--split", "test", "--data-dir", str(tiny_corpus)]
+    assert cli.main([*argv, "--output", str(target)]) == 0
+    assert json.loads(target.read_text()) == json.loads(
+        (output / "predictions_test.json").read_text()
+    )
+    assert cli.main(["evaluate", str(target), "--data-dir", str(tiny_corpus)]) == 0
+    printed = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert printed["micro_f1"] == pytest.approx(metrics["test"]["micro_f1"])
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{")
+    assert cli.main(["evaluate", str(broken)]) == cli.EXIT_BAD_INPUT
+    error = capsys.readouterr().err.strip()
+    assert "broken.json" in error and "malformed" in error and "\n" not in error
+
+
+def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_corpus, tmp_path):
+    _, output, _ = tiny_run
+    exported = tmp_path / "saved_model"
+    assert cli.main(["export", "--run", str(output), "--output", str(exported)]) == 0
+    memes = load_split("test", 3, tiny_corpus)
+    expected = TechniquePredictor(output).probabilities(memes)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # registers the tokenizer ops
+        memes = json.loads(sys.argv[1])
+        model = tf.saved_model.load({str(exported)!r})
+        serve = model.signatures["serving_default"]
+        images = tf.constant([open(m["image"], "rb").read() for m in memes])
+        texts = tf.constant([m["text"] for m in memes])
+        outputs = serve(image_bytes=images, text=texts)
+        assert "meme_keras" not in sys.modules
+        print(json.dumps({{k: v.numpy().tolist() for k, v in outputs.items()
+                          if k != "labels"}}))
+        """
+    )
+    payload = json.dumps([{"image": str(m.image_path), "text": m.text} for m in memes])
+    result = subprocess.run(
+        [sys.executable, "-c", script, payload], capture_output=True, text=True, check=True
+    )
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert np.allclose(served["probabilities"], expected, atol=1e-4)
+    decisions = TechniquePredictor(output).thresholds.apply(np.asarray(served["probabilities"]))
+    assert np.array_equal(served["decisions"], decisions)
