@@ -14,6 +14,7 @@ from meme_keras.data.meme import Meme
 from meme_keras.thresholds import TunedThresholds
 from meme_keras.training.config import make_config
 from meme_keras.training.feature_sets import build_feature_set
+from meme_keras.training.length_bucketed_batches import predict_features
 
 
 class TechniquePredictor:
@@ -31,7 +32,7 @@ class TechniquePredictor:
 
     def probabilities(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
         features = build_feature_set(memes, self.techniques, self.config, **feature_options)
-        return self.model.predict(features.inputs(), verbose=0)
+        return predict_features(self.model, features)
 
     def predict(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
         """Multi-hot decisions [memes, techniques] at the run's tuned thresholds."""

@@ -71,7 +71,8 @@ def load_text_backbone(name: str, preset: str | None = None) -> keras.Model:
         return family.from_preset(handle)
     except Exception as error:
         raise RuntimeError(
-            f"cannot load text backbone {name!r} from {handle!r} ({type(error).__name__}: {error}). "
+            f"cannot load text backbone {name!r} from {handle!r} "
+            f"({type(error).__name__}: {error}). "
             "Offline, give a local keras-hub preset or Hugging Face folder."
         ) from error
 

@@ -29,6 +29,7 @@ from meme_keras.evaluation.technique_predictions import (
 from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
 from meme_keras.training.feature_sets import FeatureSet, build_feature_set
 from meme_keras.training.head_training import average_heads, cross_validate_heads
+from meme_keras.training.length_bucketed_batches import predict_features
 from meme_keras.training.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> di
 
     out_of_fold, tuned, heads = tune_on_folds(config, pool, techniques, output_dir / "logs")
     model = average_heads(heads)
-    test_probabilities = model.predict(sets["test"].inputs(), verbose=0)
+    test_probabilities = predict_features(model, sets["test"])
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
 

@@ -15,6 +15,7 @@ import numpy as np
 from meme_keras.models.heads import baseline_concat_head, fusion_head
 from meme_keras.training.callbacks import training_callbacks
 from meme_keras.training.feature_sets import FeatureSet
+from meme_keras.training.length_bucketed_batches import LengthBucketedBatches, predict_features
 from meme_keras.training.loss_factory import make_loss
 
 
@@ -70,12 +71,11 @@ def fit_head(
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"])
     model.fit(
-        train.inputs(),
-        train.labels,
-        validation_data=None if validation is None else (validation.inputs(), validation.labels),
-        batch_size=config["batch_size"],
+        LengthBucketedBatches(train, config["batch_size"], seed=config["seed"]),
+        validation_data=None
+        if validation is None
+        else LengthBucketedBatches(validation, 64, shuffle=False),
         epochs=stage["epochs"],
-        shuffle=True,
         callbacks=training_callbacks(
             log_dir, validation is not None, config["early_stopping_patience"]
         ),
@@ -116,7 +116,7 @@ def cross_validate_heads(
             name=f"{config['model']['type']}_fold_{fold}",
             verbose=verbose,
         )
-        out_of_fold[validation_indices] = head.predict(validation.inputs(), verbose=0)
+        out_of_fold[validation_indices] = predict_features(head, validation)
         heads.append(head)
     return out_of_fold, heads
 

@@ -206,67 +206,133 @@ def build_span_tagger(
     )
 
 
-def compile_span_tagger(model: keras.Model, config: dict, learning_rate: float) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
+def token_rows(data: TokenTagData) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every real text token as a sequence of one: inputs [N, 1, d] and targets [N, 1, K].
+
+    A position-wise head (no transformer layers) sees each token alone, so training on these
+    rows is the same model and loss as on padded sequences (the loss averages over real tokens
+    either way), with no compute spent on padding.
+    """
+    real = data.token_weights > 0
+    inputs = {
+        "text_features": data.features[real][:, None, :],
+        "padding_mask": np.ones((int(real.sum()), 1), np.int32),
+    }
+    return inputs, data.tags[real][:, None, :]
+
+
+def _training_arrays(data: TokenTagData, config: dict, position_wise: bool):
+    """(inputs, targets, sample weights, batch size) for `fit`."""
+    if position_wise:
+        inputs, targets = token_rows(data)
+        weights = np.ones(targets.shape[:2], np.float32)
+        # About as many tokens per step as `batch_size` memes have.
+        mean_tokens = max(1, round(float(data.token_weights.sum(1).mean())))
+        return inputs, targets, weights, config["batch_size"] * mean_tokens
+    return data.head_inputs(), data.tags, data.token_weights, config["batch_size"]
+
+
+def fit_span_taggers(
+    train: TokenTagData,
+    configs: Sequence[dict],
+    num_techniques: int,
+    log_dir: Path | None = None,
+    names: Sequence[str] | None = None,
+    verbose: int = 0,
+) -> list[SpanTaggerHead]:
+    """New heads, one per config, trained on `train`'s cached features side by side.
+
+    The heads share only their inputs: their weights are disjoint, so each gets the gradients
+    it would get alone (Nadam adapts per weight), and one `fit` amortizes the per-step
+    overhead that dominates such small heads on CPU. The configs must agree on the optimizer,
+    epochs and batch size; each brings its own head and loss.
+    """
+    shared = ("learning_rate", "epochs", "batch_size")
+    for config in configs:
+        if any(config[key] != configs[0][key] for key in shared):
+            raise ValueError(f"configs trained together must share {shared}")
+    names = names or [f"span_tagger_{i}" for i in range(len(configs))]
+    feature_dim = train.features.shape[-1]
+    heads = [
+        build_span_tagger(config, feature_dim, num_techniques, name)
+        for config, name in zip(configs, names, strict=True)
+    ]
+    position_wise = all(head.num_transformer_layers == 0 for head in heads)
+    inputs, targets, weights, batch_size = _training_arrays(train, configs[0], position_wise)
+    model_inputs = {
+        "text_features": keras.Input((None, feature_dim), name="text_features"),
+        "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+    }
+    together = keras.Model(model_inputs, [head(model_inputs) for head in heads])
+    together.compile(
+        optimizer=keras.optimizers.Nadam(learning_rate=configs[0]["learning_rate"]),
         # Averaged over real tokens only: the per-token sample_weight is the mask.
-        loss=make_loss(config["loss"], reduction="mean_with_sample_weight"),
+        loss=[make_loss(c["loss"], reduction="mean_with_sample_weight") for c in configs],
     )
-    return model
+    together.fit(
+        inputs,
+        [targets] * len(heads),
+        sample_weight=[weights] * len(heads),
+        batch_size=batch_size,
+        epochs=configs[0]["epochs"],
+        shuffle=True,
+        # Fixed epochs, no early stopping: held-out memes tune the threshold instead.
+        callbacks=training_callbacks(log_dir, validation=False, patience=0),
+        verbose=verbose,
+    )
+    return heads
 
 
 def fit_span_tagger(
     train: TokenTagData,
     config: dict,
     num_techniques: int,
-    validation: TokenTagData | None = None,
     log_dir: Path | None = None,
     name: str = "span_tagger_head",
     verbose: int = 0,
-) -> keras.Model:
+) -> SpanTaggerHead:
     """A new head trained on `train`'s cached features for `config["epochs"]` epochs."""
-    model = build_span_tagger(config, train.features.shape[-1], num_techniques, name)
-    compile_span_tagger(model, config, config["learning_rate"])
-    validation_data = None
-    if validation is not None:
-        validation_data = (validation.head_inputs(), validation.tags, validation.token_weights)
-    model.fit(
-        train.head_inputs(),
-        train.tags,
-        sample_weight=train.token_weights,
-        validation_data=validation_data,
-        batch_size=config["batch_size"],
-        epochs=config["epochs"],
-        shuffle=True,
-        # Fixed epochs, no early stopping: the validation fold also tunes the threshold.
-        callbacks=training_callbacks(log_dir, validation=False, patience=0),
-        verbose=verbose,
-    )
-    return model
+    return fit_span_taggers(train, [config], num_techniques, log_dir, [name], verbose)[0]
+
+
+def cross_validate_span_taggers(
+    pool: TokenTagData,
+    configs: Sequence[dict],
+    num_techniques: int,
+    folds: int,
+    seed: int,
+    log_dir: Path | None = None,
+) -> tuple[list[np.ndarray], list[list[SpanTaggerHead]]]:
+    """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads."""
+    out_of_fold = [np.zeros(pool.tags.shape, np.float32) for _ in configs]
+    heads: list[list[SpanTaggerHead]] = [[] for _ in configs]
+    for fold, validation_indices in enumerate(fold_indices(len(pool), folds, seed)):
+        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
+        validation = pool.subset(validation_indices)
+        keras.utils.set_random_seed(seed + fold)
+        fold_heads = fit_span_taggers(
+            pool.subset(train_indices),
+            configs,
+            num_techniques,
+            log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
+            names=[f"span_tagger_{i}_fold_{fold}" for i in range(len(configs))],
+        )
+        for i, head in enumerate(fold_heads):
+            out_of_fold[i][validation_indices] = predict_probabilities(
+                head, validation.head_inputs()
+            )
+            heads[i].append(head)
+    return out_of_fold, heads
 
 
 def cross_validate_span_tagger(
     pool: TokenTagData, config: dict, num_techniques: int, log_dir: Path | None = None
-) -> tuple[np.ndarray, list[keras.Model]]:
+) -> tuple[np.ndarray, list[SpanTaggerHead]]:
     """Out-of-fold probabilities [n, L, K] over `pool` and the head of each fold."""
-    out_of_fold = np.zeros(pool.tags.shape, np.float32)
-    heads = []
-    for fold, validation_indices in enumerate(
-        fold_indices(len(pool), config["folds"], config["seed"])
-    ):
-        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
-        validation = pool.subset(validation_indices)
-        keras.utils.set_random_seed(config["seed"] + fold)
-        head = fit_span_tagger(
-            pool.subset(train_indices),
-            config,
-            num_techniques,
-            log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
-            name=f"span_tagger_fold_{fold}",
-        )
-        out_of_fold[validation_indices] = predict_probabilities(head, validation.head_inputs())
-        heads.append(head)
-    return out_of_fold, heads
+    out_of_fold, heads = cross_validate_span_taggers(
+        pool, [config], num_techniques, config["folds"], config["seed"], log_dir
+    )
+    return out_of_fold[0], heads[0]
 
 
 def predict_probabilities(model: keras.Model, inputs: dict, batch_size: int = 64) -> np.ndarray:
@@ -386,31 +452,36 @@ def grid_points(config: dict) -> list[dict]:
 
 def run_loss_grid(
     pool: TokenTagData, config: dict, techniques: Sequence[str]
-) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Cross-validates every grid point; returns the table and each point's OOF probabilities."""
-    rows, probabilities = [], {}
-    for index, loss in enumerate(grid_points(config)):
-        started = time.perf_counter()
-        point = {**config, "loss": loss}
-        out_of_fold, _ = cross_validate_span_tagger(pool, point, len(techniques))
-        sweep = sweep_span_threshold(pool, out_of_fold, techniques, config["grid_thresholds"])
+    losses = grid_points(config)
+    started = time.perf_counter()
+    out_of_fold, _ = cross_validate_span_taggers(
+        pool,
+        [{**config, "loss": loss} for loss in losses],
+        len(techniques),
+        config["folds"],
+        config["seed"],
+    )
+    training_seconds = time.perf_counter() - started
+    rows = []
+    for loss, probabilities in zip(losses, out_of_fold, strict=True):
+        sweep = sweep_span_threshold(pool, probabilities, techniques, config["grid_thresholds"])
         best = sweep.loc[sweep["f1"].idxmax()]
         rows.append(
             {
                 "loss": loss["type"],
                 "label_smoothing": loss["label_smoothing"],
                 "alpha": loss["alpha"],
-                "gamma": loss["gamma"] if loss["type"] == "focal" else None,
+                "gamma": loss["gamma"] if loss["type"] == "focal" else 0.0,
                 "threshold": float(best["threshold"]),
                 "precision": float(best["precision"]),
                 "recall": float(best["recall"]),
                 "f1": float(best["f1"]),
-                "seconds": round(time.perf_counter() - started, 1),
             }
         )
-        probabilities[index] = out_of_fold
-        log.info("grid %s", rows[-1])
-    return pd.DataFrame(rows), probabilities
+    log.info("grid: %d points trained together in %.0f s", len(losses), training_seconds)
+    return pd.DataFrame(rows), out_of_fold
 
 
 def chosen_loss(grid: pd.DataFrame, config: dict) -> dict:
