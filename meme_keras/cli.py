@@ -55,8 +55,8 @@ def _tune_thresholds(args) -> None:
     from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
 
     run = Path(args.run)
-    gold = np.load(run / "gold_out_of_fold.npy")
-    probabilities = np.load(run / "probabilities_out_of_fold.npy")
+    gold = np.load(run / "gold_tuning.npy")
+    probabilities = np.load(run / "probabilities_tuning.npy")
     previous = json.loads((run / "thresholds.json").read_text())
     tuned = tune_thresholds(
         gold,
@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", type=Path)
     evaluate.set_defaults(handler=_evaluate)
 
-    tune = commands.add_parser("tune-thresholds", help="re-tune a run's thresholds (out of fold)")
+    tune = commands.add_parser(
+        "tune-thresholds", help="re-tune a run's thresholds on its tuning predictions"
+    )
     tune.add_argument("--run", type=Path, required=True)
     tune.add_argument("--mode", default="global", choices=["global", "per_label"])
     tune.add_argument("--objective", default="micro", choices=["micro", "macro", "mix"])

@@ -9,12 +9,13 @@ import keras
 import numpy as np
 import yaml
 
-import meme_keras.models.masked_mean_pooling  # noqa: F401  (registers the layer for loading)
+import meme_keras.models.flatten_grid  # noqa: F401  (registers layers for loading)
+import meme_keras.models.masked_mean_pooling  # noqa: F401
 from meme_keras.data.meme import Meme
 from meme_keras.thresholds import TunedThresholds
 from meme_keras.training.config import make_config
 from meme_keras.training.feature_sets import build_feature_set
-from meme_keras.training.length_bucketed_batches import predict_features
+from meme_keras.training.fine_tuning import predict_probabilities
 
 
 class TechniquePredictor:
@@ -32,7 +33,7 @@ class TechniquePredictor:
 
     def probabilities(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
         features = build_feature_set(memes, self.techniques, self.config, **feature_options)
-        return predict_features(self.model, features)
+        return predict_probabilities(self.model, features, self.config)
 
     def predict(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
         """Multi-hot decisions [memes, techniques] at the run's tuned thresholds."""

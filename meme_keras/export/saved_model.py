@@ -35,15 +35,26 @@ def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: in
 
 
 class RawMemeClassifier(tf.Module):
-    """Image bytes + text -> probabilities, decisions and technique names, all in one graph."""
+    """Image bytes + text -> probabilities, decisions and technique names, all in one graph.
+
+    The tokenizer always runs here; each backbone runs here only when the run's model takes
+    that modality's cached features (else the model holds its fine-tuned backbone).
+    """
 
     def __init__(self, predictor: TechniquePredictor):
         super().__init__(name="raw_meme_classifier")
         config = predictor.config
         image, text = config["image_backbone"], config["text_backbone"]
         self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
-        self.image_backbone = load_image_backbone(image["name"], image["weights"], self.image_size)
-        self.text_backbone = load_text_backbone(text["name"], text["preset"])
+        wanted = set(predictor.model.input)
+        # Cached-feature inputs are computed here by the frozen backbones; fine-tuned backbones
+        # are already inside the run's model.
+        if "image_features" in wanted:
+            self.image_backbone = load_image_backbone(
+                image["name"], image["weights"], self.image_size
+            )
+        if "text_features" in wanted:
+            self.text_backbone = load_text_backbone(text["name"], text["preset"])
         tokenizer = load_text_tokenizer(text["name"], text["preset"])
         self.packer = keras_hub.layers.StartEndPacker(
             start_value=tokenizer.cls_token_id,
@@ -53,38 +64,37 @@ class RawMemeClassifier(tf.Module):
             return_padding_mask=True,
         )
         self.tokenizer = tokenizer
-        self.head = predictor.model
+        self.model = predictor.model
         self.thresholds = tf.constant(predictor.thresholds.thresholds, tf.float32)
         self.min_labels_per_meme = predictor.thresholds.min_labels_per_meme
         self.techniques = tf.constant(list(predictor.techniques))
 
     @tf.function(input_signature=SIGNATURE_INPUTS)
     def serve(self, image_bytes, text):
+        wanted = set(self.model.input)
+        token_ids, padding_mask = self.packer(self.tokenizer(text))
+        padding_mask = tf.cast(padding_mask, tf.int32)  # keras-hub gives bool; serve int32
+        text_inputs = {
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": padding_mask,
+        }
+        inputs = {name: text_inputs[name] for name in wanted & set(text_inputs)}
+        if "text_features" in wanted:
+            inputs["text_features"] = self.text_backbone(text_inputs, training=False)[
+                "sequence_output"
+            ]
         images = tf.map_fn(
             lambda encoded: decode_and_resize(encoded, self.image_size),
             image_bytes,
             fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.float32),
         )
-        grid = self.image_backbone(images, training=False)
-        image_features = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
-        token_ids, padding_mask = self.packer(self.tokenizer(text))
-        padding_mask = tf.cast(padding_mask, tf.int32)  # keras-hub gives bool; serve int32
-        text_features = self.text_backbone(
-            {
-                "token_ids": token_ids,
-                "segment_ids": tf.zeros_like(token_ids),
-                "padding_mask": padding_mask,
-            },
-            training=False,
-        )["sequence_output"]
-        probabilities = self.head(
-            {
-                "text_features": text_features,
-                "padding_mask": padding_mask,
-                "image_features": image_features,
-            },
-            training=False,
-        )
+        if "images" in wanted:
+            inputs["images"] = images
+        if "image_features" in wanted:
+            grid = self.image_backbone(images, training=False)
+            inputs["image_features"] = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
+        probabilities = self.model(inputs, training=False)
         decisions = apply_thresholds_in_graph(
             probabilities, self.thresholds, self.min_labels_per_meme
         )

@@ -1,7 +1,7 @@
-"""The main task end to end: features -> fold heads -> thresholds -> test scores -> run folder.
+"""The main task end to end: features -> staged training -> thresholds -> test -> run folder.
 
-Every choice (epochs by early stopping, the decision threshold) is made on train+dev through
-cross-validation folds; test is predicted once, at the end, by the average of the fold heads.
+Every choice (epochs by early stopping, the decision threshold) is made on train+dev, through
+cross-validation folds or on dev; test is predicted once, at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import logging
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import yaml
 
@@ -27,9 +26,11 @@ from meme_keras.evaluation.technique_predictions import (
     write_technique_predictions,
 )
 from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
+from meme_keras.training.cross_validation import cross_validate
+from meme_keras.training.distribution import make_strategy, seed_everything
 from meme_keras.training.feature_sets import FeatureSet, build_feature_set
-from meme_keras.training.head_training import average_heads, cross_validate_heads
-from meme_keras.training.length_bucketed_batches import predict_features
+from meme_keras.training.fine_tuning import predict_probabilities, train_stages
+from meme_keras.training.head_training import average_models
 from meme_keras.training.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,32 @@ def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"),
     }
 
 
-def tune_on_folds(config: dict, pool: FeatureSet, techniques, log_dir: Path | None):
-    """Out-of-fold probabilities, tuned thresholds and the fold heads (the frozen stage)."""
+def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
+    """The model to predict test with, and (gold, probabilities) to tune thresholds on.
+
+    "folds": cross-validation over train+dev; the fold models averaged predict test.
+    "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
+    """
     settings = config["thresholds"]
-    stage = config["stages"][0]
-    out_of_fold, heads = cross_validate_heads(
-        pool, config, stage, len(techniques), settings["folds"], log_dir
-    )
-    tuned = tune_thresholds(
-        pool.labels.astype(np.int32),
-        out_of_fold,
+    if settings["tune_on"] == "folds":
+        pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
+        out_of_fold, models = cross_validate(
+            pool, config, len(techniques), settings["folds"], log_dir, verbose
+        )
+        return average_models(models), pool, out_of_fold
+    if settings["tune_on"] == "dev":
+        model = train_stages(
+            sets["train"], sets["dev"], config, len(techniques), log_dir, verbose=verbose
+        )
+        return model, sets["dev"], predict_probabilities(model, sets["dev"], config)
+    raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
+
+
+def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
+    settings = config["thresholds"]
+    return tune_thresholds(
+        gold.astype(np.int32),
+        probabilities,
         mode=settings["mode"],
         objective=settings["objective"],
         macro_weight=settings["macro_weight"],
@@ -60,7 +77,6 @@ def tune_on_folds(config: dict, pool: FeatureSet, techniques, log_dir: Path | No
         min_labels_per_meme=settings["min_labels_per_meme"],
         techniques=techniques,
     )
-    return out_of_fold, tuned, heads
 
 
 def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> dict:
@@ -68,15 +84,16 @@ def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> di
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config["seed"])
+    seed_everything(config["seed"])
     data_dir = Path(config["data_dir"] or default_data_dir())
     techniques = read_techniques(data_dir, "multimodal")
     sets = load_feature_sets(config, techniques, verbose=verbose)
-    pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
-
-    out_of_fold, tuned, heads = tune_on_folds(config, pool, techniques, output_dir / "logs")
-    model = average_heads(heads)
-    test_probabilities = predict_features(model, sets["test"])
+    with make_strategy(config["strategy"]).scope():
+        model, tuning_set, tuning_probabilities = train_and_tune(
+            config, sets, techniques, output_dir / "logs", verbose
+        )
+    tuned = tune(config, tuning_set.labels, tuning_probabilities, techniques)
+    test_probabilities = predict_probabilities(model, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
 
@@ -89,10 +106,10 @@ def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> di
         title="Out-of-fold F1 (train+dev) against the decision threshold",
     )
     model.save(output_dir / "model.keras")
-    dev_rows = slice(len(sets["train"]), len(pool))
+    dev_rows = slice(len(tuning_set) - len(sets["dev"]), len(tuning_set))
     write_technique_predictions(
         sets["dev"].memes,
-        tuned.apply(out_of_fold[dev_rows]),
+        tuned.apply(tuning_probabilities[dev_rows]),
         techniques,
         output_dir / "predictions_dev.json",
     )
@@ -100,14 +117,15 @@ def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> di
         sets["test"].memes, test_decisions, techniques, output_dir / "predictions_test.json"
     )
     np.save(output_dir / "probabilities_test.npy", test_probabilities)
-    np.save(output_dir / "probabilities_out_of_fold.npy", out_of_fold)
-    np.save(output_dir / "gold_out_of_fold.npy", pool.labels.astype(np.int32))
+    np.save(output_dir / "probabilities_tuning.npy", tuning_probabilities)
+    np.save(output_dir / "gold_tuning.npy", tuning_set.labels.astype(np.int32))
     per_label_table(test_gold, test_decisions, techniques).to_csv(
         output_dir / "per_label_test.csv", index=False
     )
     metrics = {
         "model": config["model"]["type"],
         "thresholds": {"mode": tuned.mode, "global": tuned.global_threshold},
+        "tuned_on": config["thresholds"]["tune_on"],
         "out_of_fold": tuned.metrics,
         "test": multilabel_scores(test_gold, test_decisions),
         "seconds": round(time.perf_counter() - started, 1),

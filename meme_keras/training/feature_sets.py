@@ -19,6 +19,7 @@ class FeatureSet:
     padding_mask: np.ndarray  # [n, length]
     image_features: np.ndarray  # [n, cells, channels]
     labels: np.ndarray  # [n, techniques] multi-hot
+    token_ids: np.ndarray | None = None  # [n, length], for fine-tuning the text backbone
 
     def __len__(self) -> int:
         return len(self.memes)
@@ -38,6 +39,7 @@ class FeatureSet:
             self.padding_mask[indices],
             self.image_features[indices],
             self.labels[indices],
+            None if self.token_ids is None else self.token_ids[indices],
         )
 
     @staticmethod
@@ -56,6 +58,9 @@ class FeatureSet:
             np.concatenate([pad(part.padding_mask) for part in parts]),
             np.concatenate([part.image_features for part in parts]),
             np.concatenate([part.labels for part in parts]),
+            None
+            if any(part.token_ids is None for part in parts)
+            else np.concatenate([pad(part.token_ids) for part in parts]),
         )
 
 
@@ -80,4 +85,5 @@ def build_feature_set(
         tokens["padding_mask"][:, :length],
         grid,
         labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
+        tokens["token_ids"][:, :length],
     )

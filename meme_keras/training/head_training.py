@@ -1,9 +1,4 @@
-"""Trains classifier heads on cached features, alone or as cross-validation folds.
-
-Cross-validation over train+dev gives out-of-fold probabilities for every meme (to tune the
-decision threshold on 750 memes instead of dev's 63) and one head per fold; the fold heads
-averaged are the final model.
-"""
+"""Trains classifier heads on cached features (the frozen stage), and averages fold models."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ import numpy as np
 from meme_keras.models.heads import baseline_concat_head, fusion_head
 from meme_keras.training.callbacks import training_callbacks
 from meme_keras.training.feature_sets import FeatureSet
-from meme_keras.training.length_bucketed_batches import LengthBucketedBatches, predict_features
+from meme_keras.training.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.loss_factory import make_loss
 
 
@@ -71,11 +66,12 @@ def fit_head(
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"])
     model.fit(
-        LengthBucketedBatches(train, config["batch_size"], seed=config["seed"]),
+        length_bucketed_dataset(train, config["batch_size"], seed=config["seed"]),
         validation_data=None
         if validation is None
-        else LengthBucketedBatches(validation, 64, shuffle=False),
+        else length_bucketed_dataset(validation, 64, shuffle=False),
         epochs=stage["epochs"],
+        shuffle=False,  # the dataset shuffles itself (length buckets)
         callbacks=training_callbacks(
             log_dir, validation is not None, config["early_stopping_patience"]
         ),
@@ -90,39 +86,8 @@ def fold_indices(num_examples: int, folds: int, seed: int) -> list[np.ndarray]:
     return [np.sort(fold) for fold in np.array_split(order, folds)]
 
 
-def cross_validate_heads(
-    pool: FeatureSet,
-    config: dict,
-    stage: dict,
-    num_labels: int,
-    folds: int,
-    log_dir: Path | None = None,
-    verbose: int = 0,
-) -> tuple[np.ndarray, list[keras.Model]]:
-    """Out-of-fold probabilities [n, labels] over `pool`, and the head trained for each fold."""
-    out_of_fold = np.zeros(pool.labels.shape, np.float32)
-    heads = []
-    for fold, validation_indices in enumerate(fold_indices(len(pool), folds, config["seed"])):
-        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
-        validation = pool.subset(validation_indices)
-        keras.utils.set_random_seed(config["seed"] + fold)
-        head = fit_head(
-            pool.subset(train_indices),
-            validation,
-            config,
-            stage,
-            num_labels,
-            log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
-            name=f"{config['model']['type']}_fold_{fold}",
-            verbose=verbose,
-        )
-        out_of_fold[validation_indices] = predict_features(head, validation)
-        heads.append(head)
-    return out_of_fold, heads
-
-
-def average_heads(heads: list[keras.Model], name: str = "fold_ensemble") -> keras.Model:
-    """One model whose output is the mean of the heads' probabilities (same inputs)."""
+def average_models(heads: list[keras.Model], name: str = "fold_ensemble") -> keras.Model:
+    """One model whose output is the mean of the models' probabilities (same inputs)."""
     if len(heads) == 1:
         return heads[0]
     inputs = {

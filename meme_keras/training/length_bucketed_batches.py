@@ -2,8 +2,8 @@
 
 Texts are 21 tokens long at the median and 101 at most: padding every batch to the longest
 text in the corpus wastes most of the transformer's work. Batches here hold memes of similar
-length (shuffled within buckets) and are cut to a multiple of `length_step`, which keeps the
-number of distinct shapes (and so of traced graphs) small.
+length and are cut to a multiple of `length_step`, which keeps the number of distinct shapes
+(and so of traced graphs) small.
 """
 
 from __future__ import annotations
@@ -12,66 +12,101 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from meme_keras.training.feature_sets import FeatureSet
 
 
-class LengthBucketedBatches(keras.utils.PyDataset):
-    def __init__(
-        self,
-        features: FeatureSet,
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        length_step: int = 16,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.features = features
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.length_step = length_step
-        self.lengths = features.padding_mask.sum(axis=1)
-        self.rng = np.random.default_rng(seed)
-        self.batches = self._make_batches()
+def length_bucketed_order(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, length_step: int
+) -> list[np.ndarray]:
+    """Row indices per batch. With `rng`, sorting uses a random jitter of up to `length_step`
+    tokens and the batch order is shuffled, so batches change from epoch to epoch."""
+    jitter = 0 if rng is None else rng.uniform(0, length_step, len(lengths))
+    order = np.argsort(lengths + jitter, kind="stable")
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
 
-    def _make_batches(self) -> list[np.ndarray]:
-        # Sorting by length plus a random jitter of up to `length_step` tokens keeps batches
-        # nearly length-homogeneous while their membership changes from epoch to epoch.
-        jitter = self.rng.uniform(0, self.length_step, len(self.lengths)) if self.shuffle else 0
-        order = np.argsort(self.lengths + jitter, kind="stable")
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if self.shuffle:
-            self.rng.shuffle(batches)
-        return batches
 
-    def __len__(self) -> int:
-        return len(self.batches)
+def length_bucketed_dataset(
+    features: FeatureSet,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    length_step: int = 16,
+    with_labels: bool = True,
+) -> tf.data.Dataset:
+    """A tf.data pipeline of ({text_features, padding_mask, image_features}, labels) batches."""
+    if _replicas() > 1:
+        return _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels)
+    lengths = features.padding_mask.sum(axis=1)
+    rng = np.random.default_rng(seed) if shuffle else None
+    full_length = features.padding_mask.shape[1]
 
-    def __getitem__(self, index):
-        rows = self.batches[index]
-        longest = max(int(self.lengths[rows].max()), 1)
-        length = min(
-            math.ceil(longest / self.length_step) * self.length_step,
-            self.features.padding_mask.shape[1],
-        )
-        features = self.features
-        inputs = {
-            "text_features": features.text_features[rows, :length],
-            "padding_mask": features.padding_mask[rows, :length],
-            "image_features": features.image_features[rows],
-        }
-        return inputs, features.labels[rows]
+    def batches():
+        for rows in length_bucketed_order(lengths, batch_size, rng, length_step):
+            longest = max(int(lengths[rows].max()), 1)
+            length = min(math.ceil(longest / length_step) * length_step, full_length)
+            inputs = {
+                "text_features": features.text_features[rows, :length],
+                "padding_mask": features.padding_mask[rows, :length],
+                "image_features": features.image_features[rows],
+            }
+            yield (inputs, features.labels[rows]) if with_labels else (inputs,)
 
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.batches = self._make_batches()
+    input_signature = {
+        "text_features": tf.TensorSpec((None, None, features.text_features.shape[-1]), tf.float32),
+        "padding_mask": tf.TensorSpec((None, None), tf.int32),
+        "image_features": tf.TensorSpec((None, *features.image_features.shape[1:]), tf.float32),
+    }
+    label_signature = tf.TensorSpec((None, features.labels.shape[-1]), tf.float32)
+    signature = (input_signature, label_signature) if with_labels else (input_signature,)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A generator has unknown length; telling tf.data lets Keras size its epochs and progress.
+    dataset = dataset.apply(
+        tf.data.experimental.assert_cardinality(math.ceil(len(features) / batch_size))
+    )
+    return dataset.prefetch(2)
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels) -> tf.data.Dataset:
+    # Under a multi-replica strategy, Keras 3.15 / TF 2.21 fail on a batch that does not split
+    # evenly across replicas (AddN shape error, even for a plain Dense model). So batches here
+    # are multiples of the replica count: the batch size is rounded up, and the data is padded
+    # with copies of the first meme that get sample weight 0 (and are cut from predictions).
+    replicas = _replicas()
+    batch_size = math.ceil(batch_size / replicas) * replicas
+    padding = -len(features) % replicas
+    rows = np.concatenate([np.arange(len(features)), np.zeros(padding, int)])
+    weights = np.concatenate([np.ones(len(features)), np.zeros(padding)]).astype(np.float32)
+    inputs = {
+        "text_features": features.text_features[rows],
+        "padding_mask": features.padding_mask[rows],
+        "image_features": features.image_features[rows],
+    }
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (inputs, features.labels[rows], weights) if with_labels else (inputs,)
+    )
+    if shuffle:
+        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(2)
 
 
 def predict_features(model: keras.Model, features: FeatureSet, batch_size: int = 64) -> np.ndarray:
     """The model's outputs for every meme of `features`, in the memes' order."""
-    batches = LengthBucketedBatches(features, batch_size, shuffle=False)
-    outputs = model.predict(batches, verbose=0)
+    dataset = length_bucketed_dataset(features, batch_size, shuffle=False, with_labels=False)
+    outputs = model.predict(dataset, verbose=0)
+    if _replicas() > 1:
+        return outputs[: len(features)]
+    order = np.concatenate(
+        length_bucketed_order(features.padding_mask.sum(axis=1), batch_size, None, 16)
+    )
     in_order = np.empty_like(outputs)
-    in_order[np.concatenate(batches.batches)] = outputs
+    in_order[order] = outputs
     return in_order

@@ -1,0 +1,73 @@
+"""Shows a meme's text with its technique spans highlighted in the terminal (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from meme_keras.data.meme import Span
+
+# Distinct background colours; techniques beyond them reuse the palette.
+PALETTE = (
+    "red3",
+    "dark_orange3",
+    "gold3",
+    "green4",
+    "dark_cyan",
+    "dodger_blue2",
+    "purple3",
+    "magenta3",
+    "deep_pink3",
+    "chartreuse4",
+    "steel_blue",
+    "orchid",
+)
+
+
+def highlighted_text(meme_text: str, spans: Sequence[Span]) -> tuple[Text, dict[str, str]]:
+    """The text with each span's background set to its technique's colour.
+
+    Characters inside spans of two or more techniques are also underlined and bold (the last
+    colour drawn shows); the legend maps technique -> colour, in order of first appearance.
+    """
+    text = Text(meme_text)
+    colours: dict[str, str] = {}
+    depth = [0] * len(meme_text)
+    for span in sorted(spans):
+        colour = colours.setdefault(span.technique, PALETTE[len(colours) % len(PALETTE)])
+        text.stylize(f"on {colour}", span.start, span.end)
+        for position in range(span.start, min(span.end, len(meme_text))):
+            depth[position] += 1
+    for position, count in enumerate(depth):
+        if count > 1:
+            text.stylize("bold underline", position, position + 1)
+    return text, colours
+
+
+def print_highlighted(
+    meme_text: str, spans: Sequence[Span], console: Console | None = None, title: str = ""
+) -> None:
+    """Prints the text with spans highlighted, a legend, and the spans with their fragments."""
+    console = console or Console()
+    text, colours = highlighted_text(meme_text, spans)
+    if title:
+        console.rule(title)
+    console.print(text)
+    if not spans:
+        console.print("[dim](no spans)[/dim]")
+        return
+    legend = Table(show_header=True, header_style="bold", box=None)
+    legend.add_column("technique")
+    legend.add_column("span")
+    legend.add_column("fragment")
+    for span in sorted(spans, key=lambda s: (s.start, s.end, s.technique)):
+        colour = colours[span.technique]
+        legend.add_row(
+            Text(span.technique, style=f"on {colour}"),
+            f"{span.start}:{span.end}",
+            repr(span.fragment(meme_text)),
+        )
+    console.print(legend)

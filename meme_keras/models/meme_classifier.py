@@ -1,0 +1,63 @@
+"""Puts live backbones under a feature head, for the fine-tuning stages.
+
+The head takes `{"text_features", "padding_mask", "image_features"}`. Composing it with the
+text backbone replaces `text_features` by `{"token_ids", "segment_ids"}` (plus the same
+`padding_mask`); with the image backbone, `image_features` by raw `images`. Layers are shared,
+so training the composed model trains the head in place.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from meme_keras.models.flatten_grid import FlattenGrid
+
+
+def compose_classifier(
+    head: keras.Model,
+    text_backbone: keras.Model | None = None,
+    image_backbone: keras.Model | None = None,
+    text_width: int | None = None,
+    image_shape: tuple[int, int] | None = None,
+    name: str = "meme_classifier",
+) -> keras.Model:
+    """A model on token ids and/or pixels that ends in `head`.
+
+    Args:
+        head: the feature head.
+        text_backbone: keras-hub backbone (token_ids/segment_ids/padding_mask ->
+            sequence_output), or None to keep cached text features as an input.
+        image_backbone: pixels -> grid, or None to keep cached image features as an input.
+        text_width: width of cached text features (when `text_backbone` is None).
+        image_shape: (cells, channels) of cached image features (when `image_backbone` is None).
+    """
+    padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    inputs = {"padding_mask": padding_mask}
+    if text_backbone is not None:
+        inputs["token_ids"] = keras.Input((None,), dtype="int32", name="token_ids")
+        inputs["segment_ids"] = keras.Input((None,), dtype="int32", name="segment_ids")
+        text_features = text_backbone(
+            {
+                "token_ids": inputs["token_ids"],
+                "segment_ids": inputs["segment_ids"],
+                "padding_mask": padding_mask,
+            }
+        )["sequence_output"]
+    else:
+        text_features = keras.Input((None, text_width), name="text_features")
+        inputs["text_features"] = text_features
+    if image_backbone is not None:
+        size = image_backbone.input_shape[1:]
+        inputs["images"] = keras.Input(size, name="images")
+        image_features = FlattenGrid(name="flatten_grid")(image_backbone(inputs["images"]))
+    else:
+        image_features = keras.Input(image_shape, name="image_features")
+        inputs["image_features"] = image_features
+    outputs = head(
+        {
+            "text_features": text_features,
+            "padding_mask": padding_mask,
+            "image_features": image_features,
+        }
+    )
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,175 @@
+"""The report's staged fine-tuning: frozen backbones, then text, then image, then both.
+
+A stage is `{"name", "train": [], ["text"], ["image"] or ["text", "image"], "epochs",
+"learning_rate"}`. Frozen stages train the head on cached features (fast); the others put the
+live backbones under the head (`compose_classifier`) and feed token ids and/or decoded images,
+keeping cached features for the part that stays frozen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.text_backbones import load_text_backbone
+from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.models.meme_classifier import compose_classifier
+from meme_keras.training.callbacks import training_callbacks
+from meme_keras.training.feature_sets import FeatureSet
+from meme_keras.training.head_training import compile_model, fit_head
+from meme_keras.training.length_bucketed_batches import predict_features
+
+AUTOTUNE = tf.data.AUTOTUNE
+STAGE_PARTS = frozenset({"text", "image"})
+
+
+def stage_parts(stage: dict) -> frozenset[str]:
+    parts = frozenset(stage.get("train", []))
+    if not parts <= STAGE_PARTS:
+        raise ValueError(
+            f"stage {stage.get('name')!r}: 'train' may list only {sorted(STAGE_PARTS)}"
+        )
+    return parts
+
+
+def classifier_dataset(
+    features: FeatureSet,
+    live: frozenset[str],
+    image_size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    with_labels: bool = True,
+) -> tf.data.Dataset:
+    """Inputs for a composed classifier: token ids and/or decoded images where `live`."""
+    inputs = {"padding_mask": features.padding_mask}
+    if "text" in live:
+        if features.token_ids is None:
+            raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
+        inputs["token_ids"] = features.token_ids
+        inputs["segment_ids"] = np.zeros_like(features.token_ids)
+    else:
+        inputs["text_features"] = features.text_features
+    if "image" in live:
+        inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
+    else:
+        inputs["image_features"] = features.image_features
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (inputs, features.labels) if with_labels else (inputs,)
+    )
+    if shuffle:
+        dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+
+    def decode(example, *labels):
+        if "image" in live:
+            example = dict(example)
+            example["images"] = decode_and_resize(tf.io.read_file(example["images"]), image_size)
+        return (example, *labels)
+
+    return dataset.map(decode, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+class LiveBackbones:
+    """The backbones a run fine-tunes, loaded once and shared by its stages."""
+
+    def __init__(self, config: dict, parts: frozenset[str]):
+        image, text = config["image_backbone"], config["text_backbone"]
+        self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+        self.text = load_text_backbone(text["name"], text["preset"]) if "text" in parts else None
+        self.image = (
+            load_image_backbone(image["name"], image["weights"], self.image_size)
+            if "image" in parts
+            else None
+        )
+
+    def compose(self, head: keras.Model, live: frozenset[str], features: FeatureSet) -> keras.Model:
+        if self.text is not None:
+            self.text.trainable = "text" in live
+            for layer in self.text.layers:
+                # The heads read token features; the pooler gets no gradient.
+                if layer.name == "pooled_dense":
+                    layer.trainable = False
+        if self.image is not None:
+            self.image.trainable = "image" in live
+        return compose_classifier(
+            head,
+            text_backbone=self.text,
+            image_backbone=self.image,
+            text_width=features.text_features.shape[-1],
+            image_shape=features.image_features.shape[1:],
+        )
+
+
+def all_trained_parts(config: dict) -> frozenset[str]:
+    return frozenset().union(*(stage_parts(stage) for stage in config["stages"]))
+
+
+def train_stages(
+    train: FeatureSet,
+    validation: FeatureSet | None,
+    config: dict,
+    num_labels: int,
+    log_dir: Path | None = None,
+    name: str | None = None,
+    verbose: int = 0,
+) -> keras.Model:
+    """Runs every configured stage; returns the model to predict with.
+
+    The result is the head alone when no stage trains a backbone, else the head composed with
+    every backbone that some stage trained (they differ from the cached ones now).
+    """
+    parts = all_trained_parts(config)
+    backbones = LiveBackbones(config, parts) if parts else None
+    head = None
+    for index, stage in enumerate(config["stages"]):
+        stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
+        live = stage_parts(stage)
+        if not live:
+            head = fit_head(
+                train, validation, config, stage, num_labels, stage_log, head, name, verbose
+            )
+            continue
+        if head is None:
+            raise ValueError("the first stage must train the head on frozen features")
+        model = backbones.compose(head, live, train)
+        compile_model(model, config, stage["learning_rate"])
+        model.fit(
+            classifier_dataset(
+                train, parts, backbones.image_size, config["batch_size"], True, config["seed"]
+            ),
+            validation_data=None
+            if validation is None
+            else classifier_dataset(validation, parts, backbones.image_size, 32),
+            epochs=stage["epochs"],
+            shuffle=False,  # the dataset shuffles itself
+            callbacks=training_callbacks(
+                stage_log, validation is not None, config["early_stopping_patience"]
+            ),
+            verbose=verbose,
+        )
+    if not parts:
+        return head
+    return backbones.compose(head, frozenset(), train)
+
+
+def model_live_parts(model: keras.Model) -> frozenset[str]:
+    """Which raw inputs a trained model takes ("text": token ids, "image": pixels)."""
+    names = set(model.input) if isinstance(model.input, dict) else set()
+    return frozenset(
+        part for part, key in (("text", "token_ids"), ("image", "images")) if key in names
+    )
+
+
+def predict_probabilities(model: keras.Model, features: FeatureSet, config: dict) -> np.ndarray:
+    """Probabilities [memes, techniques] in meme order, for a head or a composed model."""
+    live = model_live_parts(model)
+    if not live:
+        return predict_features(model, features)
+    image = config["image_backbone"]
+    image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+    dataset = classifier_dataset(features, live, image_size, 32, with_labels=False)
+    return model.predict(dataset, verbose=0)
