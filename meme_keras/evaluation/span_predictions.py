@@ -60,6 +60,10 @@ def write_span_predictions(
             file.write("\n")
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the permissions open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

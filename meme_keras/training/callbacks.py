@@ -17,9 +17,11 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def training_callbacks(
-    log_dir: Path | None, validation: bool, patience: int, backup_dir: Path | None = None
+    log_dir: Path | None, validation: bool, patience: int, backup: bool = False
 ) -> list[keras.callbacks.Callback]:
-    """Learning-rate logging, TensorBoard, early stopping on validation loss, backups."""
+    """Learning-rate logging, TensorBoard, early stopping on validation loss, and (with
+    `backup`) `BackupAndRestore` in `log_dir/backup`: a killed fit started again with the same
+    command resumes from its last finished epoch. Keras deletes the backup when a fit ends."""
     callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
     if validation and patience:
         callbacks.append(
@@ -27,8 +29,8 @@ def training_callbacks(
                 monitor="val_loss", patience=patience, restore_best_weights=True
             )
         )
-    if backup_dir is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+    if backup and log_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(Path(log_dir) / "backup")))
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     return callbacks

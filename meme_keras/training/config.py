@@ -28,6 +28,8 @@ DEFAULT_CONFIG = {
     # "frozen" trains the head on cached features.
     "stages": [{"name": "frozen", "train": [], "epochs": 40, "learning_rate": 5e-5}],
     "early_stopping_patience": 8,
+    # Each fit backs up every epoch (keras.callbacks.BackupAndRestore) so a killed run resumes.
+    "backup_and_restore": True,
     # Thresholds are tuned on out-of-fold probabilities over train+dev ("folds") or on dev.
     "thresholds": {
         "tune_on": "folds",

@@ -25,6 +25,8 @@ from meme_keras.training.length_bucketed_batches import predict_features
 
 AUTOTUNE = tf.data.AUTOTUNE
 STAGE_PARTS = frozenset({"text", "image"})
+TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
+LENGTH_BUCKETS = [16, 24, 32, 48, 64, 96]
 
 
 def stage_parts(stage: dict) -> frozenset[str]:
@@ -64,13 +66,28 @@ def classifier_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
 
-    def decode(example, *labels):
+    def decode_and_trim(example, *labels):
+        # Each meme's text inputs are cut to its own length; batches pad them back to their
+        # longest text only (most texts are short: 21 tokens at the median, 101 at most).
+        length = tf.reduce_sum(example["padding_mask"])
+        example = {
+            key: value[:length] if key in TEXT_KEYS else value for key, value in example.items()
+        }
         if "image" in live:
-            example = dict(example)
             example["images"] = decode_and_resize(tf.io.read_file(example["images"]), image_size)
         return (example, *labels)
 
-    return dataset.map(decode, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+    dataset = dataset.map(decode_and_trim, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        # Training batches hold texts of similar length (prediction keeps the memes' order).
+        dataset = dataset.bucket_by_sequence_length(
+            lambda example, *_: tf.shape(example["padding_mask"])[0],
+            bucket_boundaries=LENGTH_BUCKETS,
+            bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKETS) + 1),
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size)
+    return dataset.prefetch(AUTOTUNE)
 
 
 class LiveBackbones:
@@ -147,7 +164,10 @@ def train_stages(
             epochs=stage["epochs"],
             shuffle=False,  # the dataset shuffles itself
             callbacks=training_callbacks(
-                stage_log, validation is not None, config["early_stopping_patience"]
+                stage_log,
+                validation is not None,
+                config["early_stopping_patience"],
+                config["backup_and_restore"],
             ),
             verbose=verbose,
         )

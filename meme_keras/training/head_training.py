@@ -73,7 +73,10 @@ def fit_head(
         epochs=stage["epochs"],
         shuffle=False,  # the dataset shuffles itself (length buckets)
         callbacks=training_callbacks(
-            log_dir, validation is not None, config["early_stopping_patience"]
+            log_dir,
+            validation is not None,
+            config["early_stopping_patience"],
+            config["backup_and_restore"],
         ),
         verbose=verbose,
     )

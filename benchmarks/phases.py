@@ -1,0 +1,586 @@
+"""Benchmark phases. Each runs in its own process (`python benchmarks/phases.py PHASE ARGS OUT`)
+so that its peak resident memory (ru_maxrss) is its own; it writes one JSON object to OUT.
+
+The orchestrator is `benchmarks/run.py`; nothing here is imported by the product.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPOSITORY = Path(__file__).resolve().parents[1]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+import numpy as np  # noqa: E402
+
+BATCH = 32
+ALBERT_LARGE = {
+    "vocabulary_size": 30000,
+    "num_layers": 24,
+    "num_heads": 16,
+    "embedding_dim": 128,
+    "hidden_dim": 1024,
+    "intermediate_dim": 4096,
+    "num_groups": 1,
+    "num_inner_repetitions": 1,
+    "dropout": 0.0,
+    "max_sequence_length": 512,
+    "num_segments": 2,
+}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_time(function, repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), times
+
+
+def corpus_memes(count: int | None = None, splits=("train", "dev", "test")):
+    """The corpus (train, dev, test in order), cut to `count` memes or repeated up to it."""
+    from meme_keras.data.corpus import load_split
+
+    memes = [meme for split in splits for meme in load_split(split, 3)]
+    if count is None:
+        return memes
+    return [memes[i % len(memes)] for i in range(count)]
+
+
+def _decoded_images(paths, image_size: int) -> np.ndarray:
+    from meme_keras.data.image_pipeline import image_dataset
+
+    return np.concatenate([batch.numpy() for batch in image_dataset(paths, image_size, BATCH)])
+
+
+def _forward_rate(model, batch, steps: int, repeats: int) -> float:
+    """Items per second of a compiled forward pass over one resident batch."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda inputs: model(inputs, training=False))
+    tf.nest.map_structure(lambda t: t.numpy(), forward(batch))  # trace
+    size = len(tf.nest.flatten(batch)[0])
+
+    def run():
+        for _ in range(steps):
+            tf.nest.map_structure(lambda t: t.numpy(), forward(batch))
+
+    seconds, _ = median_time(run, repeats)
+    return steps * size / seconds
+
+
+# ----------------------------------------------------------------------------------- phases
+
+
+def phase_pipeline(args: dict) -> dict:
+    """Input pipeline (decode+resize, tokenize) against the backbones' forward passes."""
+    import tensorflow as tf
+
+    from meme_keras.backbones.image_backbones import load_image_backbone
+    from meme_keras.backbones.text_backbones import load_text_backbone
+    from meme_keras.backbones.text_encoders import make_text_encoder
+    from meme_keras.data.image_pipeline import image_dataset
+
+    repeats = args["repeats"]
+    memes = corpus_memes(args["images"])
+    paths = [str(meme.image_path) for meme in memes]
+
+    def decode_all():
+        for _ in image_dataset(paths, 224, BATCH):
+            pass
+
+    decode_all()  # file cache and tracing
+    decode_seconds, _ = median_time(decode_all, repeats)
+    images_per_s = len(paths) / decode_seconds
+
+    image_model = load_image_backbone("efficientnet_lite0", "imagenet")
+    image_batch = tf.constant(_decoded_images(paths[:BATCH], 224))
+    image_steps = max(1, args["images"] // BATCH)
+    image_forward = _forward_rate(image_model, image_batch, image_steps, repeats)
+
+    texts = [meme.text for meme in corpus_memes(args["texts"])]
+    encoder = make_text_encoder("all_minilm_l6_v2", 128)
+    encoder.encode(texts[:BATCH])
+    encode_seconds, _ = median_time(lambda: encoder.encode(texts), repeats)
+    texts_per_s = len(texts) / encode_seconds
+
+    text_model = load_text_backbone("all_minilm_l6_v2")
+    encoded = encoder.encode(texts[:BATCH])
+    text_batch = {
+        "token_ids": tf.constant(encoded.token_ids),
+        "segment_ids": tf.zeros_like(tf.constant(encoded.token_ids)),
+        "padding_mask": tf.constant(encoded.padding_mask),
+    }
+    text_steps = max(1, args["texts"] // BATCH)
+    text_forward = _forward_rate(text_model, text_batch, text_steps, repeats)
+    return {
+        "images": len(paths),
+        "texts": len(texts),
+        "decode_resize_images_per_s": images_per_s,
+        "efficientnet_lite0_forward_images_per_s": image_forward,
+        "image_pipeline_to_forward_ratio": images_per_s / image_forward,
+        "tokenize_texts_per_s": texts_per_s,
+        "all_minilm_l6_v2_forward_texts_per_s": text_forward,
+        "text_pipeline_to_forward_ratio": texts_per_s / text_forward,
+        "text_sequence_length": 128,
+    }
+
+
+def _random_albert_features(memes, cache_dir, model):
+    """`text_features` for ALBERT-large with random token ids (no tokenizer offline): the same
+    cache and predict path, with the real texts' lengths in the padding mask."""
+    from meme_keras.backbones.feature_cache import cached, fingerprint, weights_fingerprint
+    from meme_keras.backbones.text_encoders import make_text_encoder
+
+    lengths = make_text_encoder("all_minilm_l6_v2", 128).encode([m.text for m in memes])
+    mask = lengths.padding_mask
+    ids = np.random.default_rng(0).integers(5, ALBERT_LARGE["vocabulary_size"], mask.shape)
+    inputs = {
+        "token_ids": (ids * mask).astype(np.int32),
+        "segment_ids": np.zeros_like(mask, dtype=np.int32),
+        "padding_mask": mask.astype(np.int32),
+    }
+    key = fingerprint("text", "albert_large", 128, weights_fingerprint(model), inputs["token_ids"])
+
+    def compute():
+        outputs = model.predict(inputs, batch_size=BATCH, verbose=0)
+        return {"features": outputs["sequence_output"].astype(np.float32)}
+
+    return cached("text-albert_large-128", key, compute, cache_dir)["features"]
+
+
+def phase_extract(args: dict) -> dict:
+    """Cold (empty cache) and warm (cache hit) feature extraction for one backbone."""
+    from meme_keras.backbones.features import image_features, text_features
+
+    name = args["backbone"]
+    memes = corpus_memes(args["memes"])
+    started = time.perf_counter()
+    if name in ("efficientnet_lite0", "resnet50"):
+        from meme_keras.backbones.image_backbones import load_image_backbone
+
+        weights = "imagenet" if name == "efficientnet_lite0" else None
+        model = load_image_backbone(name, weights)
+
+        def extract(cache_dir):
+            return image_features(memes, name, weights, cache_dir=cache_dir, model=model)
+
+    elif name == "all_minilm_l6_v2":
+        from meme_keras.backbones.text_backbones import load_text_backbone
+
+        model = load_text_backbone(name)
+
+        def extract(cache_dir):
+            return text_features(memes, name, 128, cache_dir=cache_dir, model=model)["features"]
+
+    elif name == "albert_large":
+        import keras_hub
+
+        model = keras_hub.models.AlbertBackbone(**ALBERT_LARGE)
+
+        def extract(cache_dir):
+            return _random_albert_features(memes, cache_dir, model)
+
+    else:
+        raise ValueError(name)
+    load_seconds = time.perf_counter() - started
+    cold, warm, shape = [], [], None
+    with tempfile.TemporaryDirectory() as root:
+        for repeat in range(args["cold_repeats"]):
+            cache_dir = Path(root) / f"cache{repeat}"
+            started = time.perf_counter()
+            shape = extract(cache_dir).shape
+            cold.append(time.perf_counter() - started)
+        for _ in range(args["repeats"]):
+            started = time.perf_counter()
+            extract(cache_dir)
+            warm.append(time.perf_counter() - started)
+        cache_mb = sum(f.stat().st_size for f in cache_dir.iterdir()) / 2**20
+    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    return {
+        "backbone": name,
+        "memes": len(memes),
+        "weights": "random" if name in ("resnet50", "albert_large") else "pretrained",
+        "parameters": int(model.count_params()),
+        "load_seconds": load_seconds,
+        "cold_seconds": cold_s,
+        "cold_seconds_all": cold,
+        "cold_memes_per_s": len(memes) / cold_s,
+        "warm_seconds": warm_s,
+        "warm_seconds_all": warm,
+        "warm_speedup": cold_s / warm_s,
+        "feature_shape": list(shape),
+        "cache_file_mb": cache_mb,
+    }
+
+
+def phase_compare(args: dict) -> dict:
+    """predict(numpy) vs predict(tf.data) vs a tf.function loop, same images in memory."""
+    import tensorflow as tf
+
+    from meme_keras.backbones.image_backbones import load_image_backbone
+    from meme_keras.data.image_pipeline import image_dataset
+
+    name = args["backbone"]
+    memes = corpus_memes(args["images"])
+    paths = [str(meme.image_path) for meme in memes]
+    images = _decoded_images(paths, 224)
+    model = load_image_backbone(name, "imagenet" if name == "efficientnet_lite0" else None)
+    forward = tf.function(lambda batch: model(batch, training=False))
+
+    def in_memory_dataset():
+        return tf.data.Dataset.from_tensor_slices(images).batch(BATCH).prefetch(tf.data.AUTOTUNE)
+
+    methods = {
+        "predict_numpy": lambda: model.predict(images, batch_size=BATCH, verbose=0),
+        "predict_tf_data": lambda: model.predict(in_memory_dataset(), verbose=0),
+        "tf_function_loop": lambda: np.concatenate(
+            [forward(batch).numpy() for batch in in_memory_dataset()]
+        ),
+        # What meme_keras.backbones.features.image_features runs (decoding included).
+        "product_predict_image_dataset": lambda: model.predict(
+            image_dataset(paths, 224, BATCH), verbose=0
+        ),
+    }
+    results = {}
+    for method, function in methods.items():
+        function()  # trace / build the predict function
+        seconds, all_times = median_time(function, args["repeats"])
+        results[method] = {
+            "seconds": seconds,
+            "images_per_s": len(paths) / seconds,
+            "seconds_all": all_times,
+        }
+    in_memory = {k: v for k, v in results.items() if not k.startswith("product")}
+    fastest = max(in_memory, key=lambda k: in_memory[k]["images_per_s"])
+    return {
+        "backbone": name,
+        "images": len(paths),
+        "methods": results,
+        "fastest_in_memory": fastest,
+        "product_uses": "predict_tf_data (features.image_features: predict(image_dataset))",
+    }
+
+
+def _training_features(memes, config):
+    """A FeatureSet with the real texts' token ids, masks and labels, and random features of
+    the real shapes (speed does not depend on feature values)."""
+    from meme_keras.backbones.text_encoders import make_text_encoder
+    from meme_keras.data.techniques import read_techniques
+    from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
+    from meme_keras.training.feature_sets import FeatureSet
+
+    from meme_keras.data.corpus import default_data_dir
+
+    techniques = read_techniques(default_data_dir(), "multimodal")
+    encoded = make_text_encoder("all_minilm_l6_v2", config["text_backbone"]["sequence_length"])
+    encoded = encoded.encode([m.text for m in memes])
+    length = int(encoded.padding_mask.sum(axis=1).max())
+    rng = np.random.default_rng(0)
+    features = FeatureSet(
+        list(memes),
+        rng.standard_normal((len(memes), length, 384), np.float32),
+        encoded.padding_mask[:, :length].astype(np.int32),
+        rng.standard_normal((len(memes), 49, 1280), np.float32),
+        labels_to_multi_hot([m.labels for m in memes], techniques).astype(np.float32),
+        encoded.token_ids[:, :length].astype(np.int32),
+    )
+    return features, techniques
+
+
+class EpochTimer:
+    """Seconds per epoch and per training batch, as a Keras callback."""
+
+    def __new__(cls):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.epochs, self.batches = [], []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.epochs.append(time.perf_counter() - self._epoch)
+
+            def on_train_batch_begin(self, batch, logs=None):
+                self._batch = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.batches.append(time.perf_counter() - self._batch)
+
+        return _Timer()
+
+
+def phase_train_head(args: dict) -> dict:
+    """fit_head (the proposed fusion head) on cached-feature-shaped data: seconds per epoch."""
+    from meme_keras.training import head_training
+    from meme_keras.training.config import make_config
+
+    config = make_config({"stages": [{"name": "frozen", "train": [], "epochs": args["epochs"],
+                                      "learning_rate": 1e-3}]})
+    memes = corpus_memes(args["memes"], splits=("train",))
+    features, techniques = _training_features(memes, config)
+    timer = EpochTimer()
+    original = head_training.training_callbacks
+    head_training.training_callbacks = lambda *a, **k: [*original(*a, **k), timer]
+    try:
+        with tempfile.TemporaryDirectory() as log_dir:
+            started = time.perf_counter()
+            head_training.fit_head(
+                features, None, config, config["stages"][0], len(techniques), Path(log_dir)
+            )
+            total = time.perf_counter() - started
+    finally:
+        head_training.training_callbacks = original
+    later = timer.epochs[1:] or timer.epochs
+    return {
+        "memes": len(memes),
+        "batch_size": config["batch_size"],
+        "model": config["model"],
+        "epochs": len(timer.epochs),
+        "first_epoch_seconds": timer.epochs[0],
+        "seconds_per_epoch": statistics.median(later),
+        "fit_head_total_seconds": total,
+        "features": "random values, real text lengths/labels (speed only)",
+    }
+
+
+def phase_train_finetune(args: dict) -> dict:
+    """A few steps with the text backbone fine-tuned under the head; an epoch extrapolated."""
+    from meme_keras.training.config import make_config
+    from meme_keras.training.fine_tuning import LiveBackbones, classifier_dataset
+    from meme_keras.training.head_training import build_head, compile_model
+
+    config = make_config()
+    memes = corpus_memes(args["memes"], splits=("train",))
+    features, techniques = _training_features(memes, config)
+    live = frozenset({"text"})
+    backbones = LiveBackbones(config, live)
+    head = build_head(config, features, len(techniques))
+    model = backbones.compose(head, live, features)
+    compile_model(model, config, 2e-5)
+    steps = args["steps"] + 1  # the first step traces
+    dataset = classifier_dataset(
+        features, live, backbones.image_size, config["batch_size"], shuffle=True
+    ).repeat()
+    timer = EpochTimer()
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    step = statistics.median(timer.batches[1:])
+    steps_per_epoch = math.ceil(len(memes) / config["batch_size"])
+    return {
+        "memes": len(memes),
+        "train_split_memes": len(corpus_memes(None, splits=("train",))),
+        "batch_size": config["batch_size"],
+        "sequence_length": int(features.token_ids.shape[1]),
+        "measured_steps": args["steps"],
+        "first_step_seconds": timer.batches[0],
+        "seconds_per_step": step,
+        "steps_per_epoch": steps_per_epoch,
+        "seconds_per_epoch_extrapolated": step * steps_per_epoch,
+        "full_train_seconds_per_epoch_extrapolated": step
+        * math.ceil(len(corpus_memes(None, splits=("train",))) / config["batch_size"]),
+    }
+
+
+def _tiny_corpus(target: Path, sizes: dict) -> Path:
+    """The first memes of each split (all subtasks, their images), as tests/conftest.py does."""
+    import shutil
+
+    from meme_keras.data.corpus import SPLIT_FILES, default_data_dir
+    from meme_keras.data.techniques import TECHNIQUE_FILES
+
+    source = default_data_dir()
+    for name in TECHNIQUE_FILES.values():
+        shutil.copy(source / name, target / name)
+    for split, size in sizes.items():
+        records3 = json.loads((source / SPLIT_FILES[(3, split)]).read_text(encoding="utf-8"))
+        records3 = records3[:size]
+        ids = {record["id"] for record in records3}
+        (target / "images" / split).mkdir(parents=True)
+        for record in records3:
+            shutil.copy(source / "images" / split / record["image"], target / "images" / split)
+        for subtask in (1, 2, 3):
+            relative = SPLIT_FILES[(subtask, split)]
+            records = json.loads((source / relative).read_text(encoding="utf-8"))
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            chosen = [record for record in records if record["id"] in ids]
+            (target / relative).write_text(json.dumps(chosen), encoding="utf-8")
+    return target
+
+
+def phase_export(args: dict) -> dict:
+    """A tiny run of the proposed model (1 epoch, 2 folds, few memes) exported as SavedModel."""
+    from meme_keras.export.saved_model import export_run
+    from meme_keras.training.classifier_run import run_classifier
+    from meme_keras.training.config import make_config
+
+    workdir = Path(args["workdir"])
+    corpus = _tiny_corpus(workdir / "corpus", {"train": 12, "dev": 6, "test": 6})
+    os.environ["MEME_KERAS_CACHE"] = str(workdir / "cache")
+    config = make_config(
+        {
+            "name": "bench",
+            "data_dir": str(corpus),
+            "stages": [{"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3}],
+            "thresholds": {"folds": 2},
+        }
+    )
+    started = time.perf_counter()
+    run_classifier(config, workdir / "run")
+    trained = time.perf_counter() - started
+    started = time.perf_counter()
+    export_run(workdir / "run", workdir / "saved_model")
+    return {
+        "tiny_run_seconds": trained,
+        "export_seconds": time.perf_counter() - started,
+        "saved_model": str(workdir / "saved_model"),
+    }
+
+
+def _load_serving(saved_model: str):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    loaded = tf.saved_model.load(saved_model)
+    return loaded, loaded.signatures["serving_default"]
+
+
+def _raw_batches(memes, batch_size: int):
+    """(image bytes, texts) batches, reading files as they stream (nothing held at once)."""
+    import tensorflow as tf
+
+    for start in range(0, len(memes), batch_size):
+        chunk = memes[start : start + batch_size]
+        yield (
+            tf.constant([Path(m.image_path).read_bytes() for m in chunk]),
+            tf.constant([m.text for m in chunk]),
+        )
+
+
+def phase_inference(args: dict) -> dict:
+    """The exported SavedModel on raw inputs: batch-1 latency and batch-1/32 throughput."""
+    started = time.perf_counter()
+    loaded, serve = _load_serving(args["saved_model"])
+    load_seconds = time.perf_counter() - started
+    memes = corpus_memes(max(args["single"], BATCH * args["batches"]))
+    single = [(i, t) for i, t in _raw_batches(memes[: args["single"]], 1)]
+    batches = list(_raw_batches(memes[: BATCH * args["batches"]], BATCH))
+    started = time.perf_counter()
+    serve(image_bytes=single[0][0], text=single[0][1])
+    first_call = time.perf_counter() - started
+    serve(image_bytes=batches[0][0], text=batches[0][1])
+    latencies = []
+    for images, texts in single:
+        started = time.perf_counter()
+        serve(image_bytes=images, text=texts)["probabilities"].numpy()
+        latencies.append(time.perf_counter() - started)
+    batch_times = []
+    for _ in range(args["repeats"]):
+        started = time.perf_counter()
+        for images, texts in batches:
+            serve(image_bytes=images, text=texts)["probabilities"].numpy()
+        batch_times.append(time.perf_counter() - started)
+    batch_seconds = statistics.median(batch_times)
+    del loaded
+    return {
+        "load_seconds": load_seconds,
+        "first_call_seconds": first_call,
+        "batch1_calls": len(latencies),
+        "batch1_memes_per_s": len(latencies) / sum(latencies),
+        "batch1_p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "batch1_p95_ms": 1000 * float(np.percentile(latencies, 95)),
+        "batch32_memes": BATCH * len(batches),
+        "batch32_memes_per_s": BATCH * len(batches) / batch_seconds,
+    }
+
+
+def phase_scale_extract(args: dict) -> dict:
+    """The product's feature extraction (no cache) for `memes` repeated memes."""
+    from meme_keras.data.techniques import read_techniques
+    from meme_keras.training.config import make_config
+    from meme_keras.training.feature_sets import build_feature_set
+
+    from meme_keras.data.corpus import default_data_dir
+
+    config = make_config()
+    techniques = read_techniques(default_data_dir(), "multimodal")
+    memes = corpus_memes(args["memes"])
+    build_feature_set(memes[:2], techniques, config, cache_dir=None)  # load + trace
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    features = build_feature_set(memes, techniques, config, cache_dir=None)
+    seconds = time.perf_counter() - started
+    feature_mb = (features.text_features.nbytes + features.image_features.nbytes) / 2**20
+    return {
+        "memes": len(memes),
+        "seconds": seconds,
+        "memes_per_s": len(memes) / seconds,
+        "peak_rss_before_mb": rss_before,
+        "features_in_memory_mb": feature_mb,
+    }
+
+
+def phase_scale_predict(args: dict) -> dict:
+    """The exported SavedModel streaming `memes` repeated memes in batches of 32."""
+    loaded, serve = _load_serving(args["saved_model"])
+    memes = corpus_memes(args["memes"])
+    images, texts = next(_raw_batches(memes, BATCH))
+    serve(image_bytes=images, text=texts)  # warm up
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    for images, texts in _raw_batches(memes, BATCH):
+        serve(image_bytes=images, text=texts)["probabilities"].numpy()
+    seconds = time.perf_counter() - started
+    del loaded
+    return {
+        "memes": len(memes),
+        "seconds": seconds,
+        "memes_per_s": len(memes) / seconds,
+        "peak_rss_before_mb": rss_before,
+    }
+
+
+PHASES = {
+    "pipeline": phase_pipeline,
+    "extract": phase_extract,
+    "compare": phase_compare,
+    "train_head": phase_train_head,
+    "train_finetune": phase_train_finetune,
+    "export": phase_export,
+    "inference": phase_inference,
+    "scale_extract": phase_scale_extract,
+    "scale_predict": phase_scale_predict,
+}
+
+
+def main(argv: list[str]) -> int:
+    phase, arguments, output = argv
+    started = time.perf_counter()
+    result = PHASES[phase](json.loads(arguments))
+    result["phase_seconds"] = time.perf_counter() - started
+    result["peak_rss_mb"] = peak_rss_mb()
+    Path(output).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
