@@ -1,0 +1,423 @@
+"""How fast meme-keras is, where the time goes and how it grows (issue 5).
+
+    python benchmarks/run.py            # full: the 950-meme corpus (several minutes)
+    python benchmarks/run.py --quick    # tiny sizes, a smoke run (about 2-3 minutes)
+
+Every phase runs in its own Python process (benchmarks/phases.py), so each peak resident
+memory figure (ru_maxrss) belongs to that phase alone. Prints a table, writes JSON
+(benchmarks/results.json, or --output) and a scaling plot (assets/benchmark_scaling.png).
+Timings are medians over --repeats runs unless a row says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPOSITORY = HERE.parent
+PHASES = HERE / "phases.py"
+
+# Sizes: (quick, full). Full mode runs the slow random-weight backbones on a subset and says so.
+SIZES = {
+    "pipeline_images": (64, 256),
+    "pipeline_texts": (256, 950),
+    "extract_memes": (64, 950),
+    "extract_memes_resnet50": (32, 950),
+    "extract_memes_albert_large": (16, 96),
+    "cold_repeats": (1, 1),
+    "compare_images": (64, 256),
+    "train_memes": (64, None),
+    "train_epochs": (3, 5),
+    "finetune_steps": (3, 8),
+    "inference_single": (20, 60),
+    "inference_batches": (2, 4),
+    "scale_base": (8, 64),
+}
+CORPUS_MEMES = 950
+SCALES = (1, 4, 16)
+
+
+def size(name: str, quick: bool):
+    return SIZES[name][0 if quick else 1]
+
+
+def machine_info() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+    try:
+        meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+        info["memory_gib"] = round(int(meminfo[1]) / 2**20, 1)
+        model = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        info["cpu_model"] = model[0] if model else None
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    for package in ("tensorflow", "keras", "keras-hub", "numpy"):
+        info[package] = version(package)
+    return info
+
+
+def run_phase(phase: str, arguments: dict, log) -> dict:
+    """Runs one phase in a fresh process; returns its JSON (with peak_rss_mb and wall_seconds)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        output = Path(handle.name)
+    label = f"{phase} {json.dumps(arguments)}"
+    log(f"  running {label}")
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, str(PHASES), phase, json.dumps(arguments), str(output)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    try:
+        if completed.returncode != 0:
+            tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"phase {label} failed ({completed.returncode}):\n{tail}")
+        result = json.loads(output.read_text())
+    finally:
+        output.unlink(missing_ok=True)
+    result["wall_seconds"] = wall
+    log(f"    done in {wall:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB")
+    return result
+
+
+def run_all(quick: bool, repeats: int, only: set[str] | None, log) -> dict:
+    def wanted(section):
+        return only is None or section in only
+
+    results: dict = {}
+    if wanted("pipeline"):
+        results["pipeline"] = run_phase(
+            "pipeline",
+            {
+                "images": size("pipeline_images", quick),
+                "texts": size("pipeline_texts", quick),
+                "repeats": repeats,
+            },
+            log,
+        )
+    if wanted("extract"):
+        results["extract"] = {}
+        for backbone in ("efficientnet_lite0", "all_minilm_l6_v2", "resnet50", "albert_large"):
+            key = f"extract_memes_{backbone}"
+            memes = size(key if key in SIZES else "extract_memes", quick)
+            result = run_phase(
+                "extract",
+                {
+                    "backbone": backbone,
+                    "memes": memes,
+                    "repeats": repeats,
+                    "cold_repeats": size("cold_repeats", quick),
+                },
+                log,
+            )
+            # Cold extraction is linear in memes (see the scaling run): corpus estimate.
+            result["corpus_cold_seconds_estimate"] = result["cold_seconds"] * CORPUS_MEMES / memes
+            result["extrapolated"] = memes != CORPUS_MEMES
+            results["extract"][backbone] = result
+    if wanted("compare"):
+        results["compare"] = {}
+        backbones = ("efficientnet_lite0",) if quick else ("efficientnet_lite0", "resnet50")
+        for backbone in backbones:
+            images = size("compare_images", quick) if backbone == "efficientnet_lite0" else 64
+            results["compare"][backbone] = run_phase(
+                "compare", {"backbone": backbone, "images": images, "repeats": repeats}, log
+            )
+    if wanted("train"):
+        results["train_head"] = run_phase(
+            "train_head",
+            {"memes": size("train_memes", quick), "epochs": size("train_epochs", quick)},
+            log,
+        )
+        results["train_finetune"] = run_phase(
+            "train_finetune",
+            {"memes": size("train_memes", quick), "steps": size("finetune_steps", quick)},
+            log,
+        )
+    with tempfile.TemporaryDirectory() as workdir:
+        saved_model = None
+        if wanted("inference") or wanted("scaling"):
+            results["export"] = run_phase("export", {"workdir": workdir}, log)
+            saved_model = results["export"]["saved_model"]
+        if wanted("inference"):
+            results["inference"] = run_phase(
+                "inference",
+                {
+                    "saved_model": saved_model,
+                    "single": size("inference_single", quick),
+                    "batches": size("inference_batches", quick),
+                    "repeats": repeats,
+                },
+                log,
+            )
+        if wanted("scaling"):
+            base = size("scale_base", quick)
+            results["scaling"] = {"base_memes": base, "extract": [], "predict": []}
+            for scale in SCALES:
+                memes = base * scale
+                extract = run_phase("scale_extract", {"memes": memes}, log)
+                predict = run_phase(
+                    "scale_predict", {"memes": memes, "saved_model": saved_model}, log
+                )
+                results["scaling"]["extract"].append({"scale": scale, **extract})
+                results["scaling"]["predict"].append({"scale": scale, **predict})
+    return results
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(section, measure, value, target/verdict) rows."""
+    rows = []
+
+    def verdict(ok: bool, target: str) -> str:
+        return f"{target}: {'MET' if ok else 'NOT MET'}"
+
+    pipeline = results.get("pipeline")
+    if pipeline:
+        rows += [
+            ("pipeline", "decode+resize images/s (image_dataset)",
+             _fmt(pipeline["decode_resize_images_per_s"]), ""),
+            ("pipeline", "efficientnet_lite0 forward images/s",
+             _fmt(pipeline["efficientnet_lite0_forward_images_per_s"]), ""),
+            ("pipeline", "image pipeline / forward",
+             _fmt(pipeline["image_pipeline_to_forward_ratio"], 2) + "x",
+             verdict(pipeline["image_pipeline_to_forward_ratio"] >= 3, ">= 3x")),
+            ("pipeline", "tokenize texts/s (MiniLM encoder, len 128)",
+             _fmt(pipeline["tokenize_texts_per_s"]), ""),
+            ("pipeline", "all_minilm_l6_v2 forward texts/s (len 128)",
+             _fmt(pipeline["all_minilm_l6_v2_forward_texts_per_s"]), ""),
+            ("pipeline", "text pipeline / forward",
+             _fmt(pipeline["text_pipeline_to_forward_ratio"], 2) + "x",
+             verdict(pipeline["text_pipeline_to_forward_ratio"] >= 3, ">= 3x")),
+            ("pipeline", "peak RSS MB", _fmt(pipeline["peak_rss_mb"], 0), ""),
+        ]
+    for name, extract in results.get("extract", {}).items():
+        note = f"{extract['memes']} memes, {extract['weights']} weights"
+        rows += [
+            ("extract " + name, f"cold seconds ({note})", _fmt(extract["cold_seconds"], 2), ""),
+            ("extract " + name, "cold memes/s", _fmt(extract["cold_memes_per_s"]), ""),
+            ("extract " + name,
+             "cold seconds, 950 memes" + (" (extrapolated)" if extract["extrapolated"] else ""),
+             _fmt(extract["corpus_cold_seconds_estimate"]), ""),
+            ("extract " + name, "warm (cache hit) seconds", _fmt(extract["warm_seconds"], 3), ""),
+            ("extract " + name, "cold / warm", _fmt(extract["warm_speedup"]) + "x",
+             verdict(extract["warm_speedup"] >= 20, ">= 20x")),
+            ("extract " + name, "peak RSS MB", _fmt(extract["peak_rss_mb"], 0), ""),
+        ]
+    for name, compare in results.get("compare", {}).items():
+        for method, measured in compare["methods"].items():
+            rows.append(
+                (f"compare {name}", f"{method} images/s ({compare['images']} images)",
+                 _fmt(measured["images_per_s"]), "")
+            )
+        rows.append((f"compare {name}", "fastest in memory", compare["fastest_in_memory"],
+                     "product: predict(tf.data)"))
+    head = results.get("train_head")
+    if head:
+        rows += [
+            ("train head", f"seconds/epoch ({head['memes']} memes, batch {head['batch_size']})",
+             _fmt(head["seconds_per_epoch"], 2), f"first epoch {head['first_epoch_seconds']:.1f}s"),
+            ("train head", "peak RSS MB", _fmt(head["peak_rss_mb"], 0), ""),
+        ]
+    tune = results.get("train_finetune")
+    if tune:
+        rows += [
+            ("train text fine-tuned",
+             f"seconds/step (len {tune['sequence_length']}, batch {tune['batch_size']})",
+             _fmt(tune["seconds_per_step"], 2), f"median of {tune['measured_steps']} steps"),
+            ("train text fine-tuned",
+             f"seconds/epoch, {tune['memes']} memes (extrapolated)",
+             _fmt(tune["seconds_per_epoch_extrapolated"]), ""),
+            ("train text fine-tuned",
+             f"seconds/epoch, train split {tune['train_split_memes']} memes (extrapolated)",
+             _fmt(tune["full_train_seconds_per_epoch_extrapolated"]), ""),
+            ("train text fine-tuned", "peak RSS MB", _fmt(tune["peak_rss_mb"], 0), ""),
+        ]
+    inference = results.get("inference")
+    if inference:
+        rows += [
+            ("inference SavedModel", "memes/s at batch 1", _fmt(inference["batch1_memes_per_s"]),
+             ""),
+            ("inference SavedModel", "latency p50 / p95 ms at batch 1",
+             f"{inference['batch1_p50_ms']:.0f} / {inference['batch1_p95_ms']:.0f}", ""),
+            ("inference SavedModel", "memes/s at batch 32",
+             _fmt(inference["batch32_memes_per_s"]),
+             verdict(inference["batch32_memes_per_s"] >= 20, ">= 20/s")),
+            ("inference SavedModel", "peak RSS MB", _fmt(inference["peak_rss_mb"], 0), ""),
+        ]
+    scaling = results.get("scaling")
+    if scaling:
+        for kind in ("extract", "predict"):
+            for point in scaling[kind]:
+                rows.append(
+                    (f"scaling {kind}", f"{point['scale']}x = {point['memes']} memes",
+                     f"{point['seconds']:.1f}s, {point['memes_per_s']:.1f}/s",
+                     f"peak RSS {point['peak_rss_mb']:.0f} MB")
+                )
+    peaks = [
+        value["peak_rss_mb"]
+        for value in _walk(results)
+        if isinstance(value, dict) and "peak_rss_mb" in value
+    ]
+    if peaks:
+        rows.append(("all phases", "largest peak RSS MB", _fmt(max(peaks), 0),
+                     verdict(max(peaks) < 6 * 1024, "< 6 GiB")))
+    return rows
+
+
+def _walk(value):
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+def format_table(rows) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    header = ("section", "measure", "value", "target / note")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    for row in rows:
+        lines.append(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def scaling_summary(scaling: dict) -> dict:
+    """Time per meme at each scale and memory growth, for the JSON and the plot."""
+    summary = {}
+    for kind in ("extract", "predict"):
+        points = scaling[kind]
+        first, last = points[0], points[-1]
+        summary[kind] = {
+            "seconds_per_meme": [p["seconds"] / p["memes"] for p in points],
+            "time_ratio_largest_to_smallest": last["seconds"] / first["seconds"],
+            "size_ratio": last["memes"] / first["memes"],
+            "peak_rss_growth_mb": last["peak_rss_mb"] - first["peak_rss_mb"],
+        }
+    return summary
+
+
+def plot_scaling(scaling: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = {"extract": "feature extraction (build_feature_set, no cache)",
+              "predict": "prediction (SavedModel, raw inputs, batch 32)"}
+    for kind, marker in (("extract", "o"), ("predict", "s")):
+        points = scaling[kind]
+        memes = [p["memes"] for p in points]
+        seconds = [p["seconds"] for p in points]
+        times.plot(memes, seconds, marker=marker, label=labels[kind])
+        linear = [seconds[0] * m / memes[0] for m in memes]
+        times.plot(memes, linear, linestyle=":", color="gray")
+        memory.plot(memes, [p["peak_rss_mb"] for p in points], marker=marker, label=kind)
+    times.set_xscale("log")
+    times.set_yscale("log")
+    times.set_xlabel("memes (the corpus repeated)")
+    times.set_ylabel("seconds")
+    times.set_title("Time (dotted: linear from the smallest size)")
+    times.legend(fontsize=8)
+    memory.set_xscale("log")
+    memory.set_xlabel("memes")
+    memory.set_ylabel("peak RSS of the process, MB")
+    memory.set_ylim(bottom=0)
+    memory.set_title("Peak memory")
+    memory.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=None, help="default: 3 (quick: 2)")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument("--plot", type=Path, default=REPOSITORY / "assets" / "benchmark_scaling.png")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=("pipeline", "extract", "compare", "train", "inference", "scaling"),
+        help="run only these sections",
+    )
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 3)
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    machine = machine_info()
+    log(f"meme-keras benchmark ({'quick' if args.quick else 'full'}), {repeats} repeats, "
+        f"{machine['cpus_usable']} CPUs, load {machine['load_average_at_start']}")
+    results = run_all(args.quick, repeats, set(args.only) if args.only else None, log)
+    if "scaling" in results:
+        results["scaling"]["summary"] = scaling_summary(results["scaling"])
+    rows = table_rows(results)
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "repeats": repeats,
+        "machine": machine,
+        "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "total_seconds": time.perf_counter() - started,
+        "results": results,
+        "table": [dict(zip(("section", "measure", "value", "target"), r, strict=True))
+                  for r in rows],
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1))
+    if "scaling" in results:
+        plot_scaling(
+            results["scaling"],
+            args.plot,
+            f"meme-keras scaling ({report['mode']} run, base {results['scaling']['base_memes']} "
+            f"memes; {machine['cpus_usable']} CPUs, {machine['platform']})",
+        )
+    print(format_table(rows))
+    print(f"\n{report['mode']} run: {report['total_seconds']:.0f}s; wrote {args.output}"
+          + (f" and {args.plot}" if "scaling" in results else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
