@@ -74,11 +74,9 @@ def _tune_thresholds(args) -> None:
 
 
 def _predict(args) -> None:
+    from meme_keras.atomic_files import write_json_atomically
     from meme_keras.data.corpus import load_split
-    from meme_keras.evaluation.technique_predictions import (
-        write_json_atomically,
-        write_technique_predictions,
-    )
+    from meme_keras.evaluation.technique_predictions import write_technique_predictions
     from meme_keras.predictor import TechniquePredictor
 
     skipped = []

@@ -10,12 +10,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from meme_keras.atomic_files import atomic_output
 
 log = logging.getLogger(__name__)
 CACHE_VARIABLE = "MEME_KERAS_CACHE"
@@ -61,16 +62,9 @@ def _array_checksums(arrays: dict[str, np.ndarray]) -> dict[str, str]:
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray], key: str) -> None:
     """Writes arrays and their checksums atomically: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     manifest = json.dumps({"key": key, "checksums": _array_checksums(arrays)})
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, __manifest__=np.array(manifest), **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb") as stream:
+        np.savez(stream, __manifest__=np.array(manifest), **arrays)
 
 
 def load_arrays(path: Path, key: str) -> dict[str, np.ndarray] | None:

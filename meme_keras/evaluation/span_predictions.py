@@ -8,11 +8,10 @@ spans are deduplicated on writing and duplicates are refused on reading.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from meme_keras.atomic_files import atomic_output
 from meme_keras.data.meme import Meme, Span
 from meme_keras.evaluation.span_f1 import deduplicate_spans
 
@@ -52,22 +51,9 @@ def write_span_predictions(
     """
     path = Path(path)
     records = prediction_records(memes, spans_by_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(records, file, ensure_ascii=False, indent=1)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as stream:
+        json.dump(records, stream, ensure_ascii=False, indent=1)
+        stream.write("\n")
     return path
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from meme_keras.atomic_files import write_json_atomically
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
@@ -21,10 +22,7 @@ from meme_keras.evaluation.multilabel_f1 import (
     per_label_table,
     top_k_constant_prediction,
 )
-from meme_keras.evaluation.technique_predictions import (
-    write_json_atomically,
-    write_technique_predictions,
-)
+from meme_keras.evaluation.technique_predictions import write_technique_predictions
 from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
 from meme_keras.training.cross_validation import cross_validate
 from meme_keras.training.distribution import make_strategy, seed_everything
