@@ -84,6 +84,8 @@ def _predict(args) -> None:
         from meme_keras.data.folder import read_meme_folder
 
         memes, skipped = read_meme_folder(args.folder, skip_invalid=args.skip_invalid)
+        if not memes:
+            raise ValueError(f"{args.folder}: no valid memes to predict ({len(skipped)} skipped)")
     else:
         memes = load_split(args.split, 3, args.data_dir)
     predictor = TechniquePredictor(args.run)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -137,3 +138,34 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_co
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
     decisions = TechniquePredictor(output).thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
+
+
+def _meme_folder(tmp_path, tiny_corpus, broken: bool):
+    folder = tmp_path / "memes"
+    folder.mkdir()
+    for meme in load_split("test", 3, tiny_corpus)[:2]:
+        (folder / meme.image_path.name).write_bytes(meme.image_path.read_bytes())
+        (folder / f"{meme.image_path.stem}.txt").write_text(meme.text, encoding="utf-8")
+    if broken:
+        (folder / "broken.png").write_bytes(b"not an image at all")
+        (folder / "broken.txt").write_text("SOME TEXT", encoding="utf-8")
+    return folder
+
+
+def test_cli_predict_folder_stops_on_bad_memes_unless_skipping(tiny_run, tiny_corpus, tmp_path):
+    _, output, _ = tiny_run
+    folder = _meme_folder(tmp_path, tiny_corpus, broken=True)
+    target = tmp_path / "folder_predictions.json"
+    argv = ["predict", "--run", str(output), "--folder", str(folder), "--output", str(target)]
+    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    assert not target.exists()
+    assert cli.main([*argv, "--skip-invalid"]) == 0
+    assert len(json.loads(target.read_text())) == 2
+    skipped = json.loads(target.with_name(target.name + ".skipped.json").read_text())
+    assert [Path(entry["file"]).name for entry in skipped] == ["broken.png"]
+
+
+def test_cli_data_summary_counts_the_corpus(tiny_corpus, capsys):
+    assert cli.main(["data", "summary", "--data-dir", str(tiny_corpus)]) == 0
+    printed = capsys.readouterr().out
+    assert "train" in printed and "Smears" in printed
