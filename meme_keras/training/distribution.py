@@ -27,3 +27,7 @@ def seed_everything(seed: int) -> None:
     """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # Grappler's arithmetic optimizer rewrites large AddN sums into TemporaryVariable ops that
+    # collide between concurrent steps when fine-tuning a backbone with variable-length batches
+    # (TF 2.21: "AlreadyExistsError: Resource __per_step_0/.../AddOpsRewrite_add_16/tmp_var").
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})

@@ -166,7 +166,7 @@ def train_stages(
             callbacks=training_callbacks(
                 stage_log,
                 validation is not None,
-                config["early_stopping_patience"],
+                stage.get("patience", config["early_stopping_patience"]),
                 config["backup_and_restore"],
             ),
             verbose=verbose,

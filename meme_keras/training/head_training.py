@@ -75,7 +75,7 @@ def fit_head(
         callbacks=training_callbacks(
             log_dir,
             validation is not None,
-            config["early_stopping_patience"],
+            stage.get("patience", config["early_stopping_patience"]),
             config["backup_and_restore"],
         ),
         verbose=verbose,
