@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPOSITORY))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from meme_keras.backbones.features import text_features  # noqa: E402
 from meme_keras.data.corpus import default_data_dir, load_split  # noqa: E402
@@ -282,6 +283,7 @@ def run_spans(
     )
     model = average_span_taggers(heads)
     model.save(output_dir / "model.keras")
+    (output_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (output_dir / "thresholds.json").write_text(
         json.dumps(
             {"token_threshold": threshold, "tuned_on": f"{config['folds']}-fold train+dev"},

@@ -1,4 +1,4 @@
-"""`meme-keras`: data summary, train, evaluate, tune-thresholds, predict, export.
+"""`meme-keras`: data summary, train, evaluate, tune-thresholds, predict, show-spans, export.
 
 Bad input ends in one line on stderr naming the file and record, and exit status 2.
 """
@@ -76,8 +76,6 @@ def _tune_thresholds(args) -> None:
 def _predict(args) -> None:
     from meme_keras.atomic_files import write_json_atomically
     from meme_keras.data.corpus import load_split
-    from meme_keras.evaluation.technique_predictions import write_technique_predictions
-    from meme_keras.predictor import TechniquePredictor
 
     skipped = []
     if args.folder:
@@ -87,15 +85,43 @@ def _predict(args) -> None:
         if not memes:
             raise ValueError(f"{args.folder}: no valid memes to predict ({len(skipped)} skipped)")
     else:
-        memes = load_split(args.split, 3, args.data_dir)
-    predictor = TechniquePredictor(args.run)
-    decisions = predictor.predict(memes, cache_dir=None if args.folder else _default_cache())
-    write_technique_predictions(memes, decisions, predictor.techniques, args.output)
+        subtask = 2 if args.task == "spans" else 3
+        memes = load_split(args.split, subtask, args.data_dir, check_images=subtask == 3)
+    cache = {"cache_dir": None if args.folder else _default_cache()}
+    if args.task == "spans":
+        from meme_keras.evaluation.span_display import print_highlighted
+        from meme_keras.evaluation.span_predictions import write_span_predictions
+        from meme_keras.span_predictor import SpanPredictor
+
+        spans = SpanPredictor(args.run, args.data_dir).predict(memes, **cache)
+        write_span_predictions(args.output, memes, spans)
+        for meme in memes[: args.show]:
+            print_highlighted(meme.text, spans[meme.id], title=f"meme {meme.id}")
+    else:
+        from meme_keras.evaluation.technique_predictions import write_technique_predictions
+        from meme_keras.predictor import TechniquePredictor
+
+        predictor = TechniquePredictor(args.run)
+        decisions = predictor.predict(memes, **cache)
+        write_technique_predictions(memes, decisions, predictor.techniques, args.output)
     if skipped:
         report = Path(str(args.output) + ".skipped.json")
         write_json_atomically([{"file": str(f), "reason": r} for f, r in skipped], report)
         print(f"skipped {len(skipped)} invalid memes: see {report}", file=sys.stderr)
     print(f"wrote predictions for {len(memes)} memes to {args.output}")
+
+
+def _show_spans(args) -> None:
+    from meme_keras.data.corpus import load_split
+    from meme_keras.evaluation.span_display import print_highlighted
+    from meme_keras.evaluation.span_predictions import read_span_predictions
+
+    predicted = read_span_predictions(args.predictions)
+    memes = {meme.id: meme for meme in load_split(args.split, 2, args.data_dir, False)}
+    for meme_id in args.ids or list(predicted)[:5]:
+        if meme_id not in memes or meme_id not in predicted:
+            raise ValueError(f"{args.predictions}: no meme {meme_id!r} in {args.split}")
+        print_highlighted(memes[meme_id].text, predicted[meme_id], title=f"meme {meme_id}")
 
 
 def _default_cache():
@@ -148,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict techniques to the task's JSON format")
     predict.add_argument("--run", type=Path, required=True)
+    predict.add_argument("--task", default="techniques", choices=["techniques", "spans"])
+    predict.add_argument("--show", type=int, default=0, help="print N memes with their spans")
     source = predict.add_mutually_exclusive_group()
     source.add_argument("--split", default="test", choices=["train", "dev", "test"])
     source.add_argument("--folder", type=Path, help="images with same-name .txt captions")
@@ -155,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data-dir", type=Path)
     predict.add_argument("--output", type=Path, required=True)
     predict.set_defaults(handler=_predict)
+
+    show = commands.add_parser("show-spans", help="print memes with their spans highlighted")
+    show.add_argument("predictions", type=Path)
+    show.add_argument("ids", nargs="*", help="meme ids (default: the first five)")
+    show.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    show.add_argument("--data-dir", type=Path)
+    show.set_defaults(handler=_show_spans)
 
     export = commands.add_parser("export", help="export a run as a SavedModel on raw inputs")
     export.add_argument("--run", type=Path, required=True)
