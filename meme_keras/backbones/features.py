@@ -75,6 +75,27 @@ def text_inputs(encoded) -> dict[str, np.ndarray]:
     }
 
 
+def sequence_features(model: keras.Model, encoded, batch_size: int, step: int = 16) -> np.ndarray:
+    """Per-token features [texts, length, width], computed in batches of similar length cut to
+    their longest text (rounded up to `step`, to bound the number of traced shapes): most
+    texts are short, and an encoder's cost grows with the padded length. Padding positions
+    stay zero; every consumer masks them."""
+    inputs = text_inputs(encoded)
+    lengths = encoded.padding_mask.sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    features = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        longest = max(int(lengths[rows].max()), 1)
+        length = min(-(-longest // step) * step, encoded.padding_mask.shape[1])
+        batch = {name: value[rows, :length] for name, value in inputs.items()}
+        output = np.asarray(model.predict_on_batch(batch)["sequence_output"], np.float32)
+        if features is None:
+            features = np.zeros((*encoded.padding_mask.shape, output.shape[-1]), np.float32)
+        features[rows, :length] = output
+    return features
+
+
 def text_features(
     memes: Sequence[Meme],
     backbone: str = "all_minilm_l6_v2",
@@ -94,8 +115,7 @@ def text_features(
 
     def compute():
         log.info("extracting %s features of %d texts", backbone, len(memes))
-        outputs = model.predict(text_inputs(encoded), batch_size=batch_size, verbose=verbose)
-        return {"features": outputs["sequence_output"].astype(np.float32)}
+        return {"features": sequence_features(model, encoded, batch_size)}
 
     features = cached(f"text-{backbone}-{sequence_length}", key, compute, _cache_dir(cache_dir))
     return {

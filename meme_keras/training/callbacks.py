@@ -1,11 +1,17 @@
-"""Callbacks shared by every training stage."""
+"""Callbacks shared by every training stage, and resuming a killed fit exactly."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
+
+METADATA = "training_metadata.json"
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -16,21 +22,147 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+class EpochClock(keras.callbacks.Callback):
+    """The epoch `fit` is in, for datasets that shuffle by (seed, epoch).
+
+    A shuffle whose random state advances from epoch to epoch would, in a process that resumes
+    at epoch k, order epoch k like epoch 0; seeded by (seed, epoch) it orders it like an
+    uninterrupted run. Keras creates each epoch's data iterator after `on_epoch_begin`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that resumes a fit exactly and commits each backup atomically.
+
+    Keras's callback saves the weights (with the optimizer's state) and the epoch. Resuming
+    from that alone changes the result, so this also saves:
+    - the models' random seed states (Dropout's `SeedGenerator`s are not weights): else the
+      resumed epochs reuse the dropout masks of the stage's first epochs;
+    - `early_stopping`'s state (wait, best value and epoch, best weights): else the resumed
+      fit forgets a best epoch before the kill and restores different weights at the end.
+    Each epoch's files get new names and `training_metadata.json`, replaced atomically,
+    names them: a kill while saving leaves the previous backup usable (Keras writes the
+    weights and the epoch in place, so such a kill could pair one epoch's weights with another
+    epoch's count, or leave a truncated file). And Keras never resets `model._initial_epoch`:
+    after a resumed fit, the next fit of the same model (the next stage) would skip as many
+    epochs; this resets it when a fit ends.
+    """
+
+    def __init__(self, backup_dir, early_stopping: keras.callbacks.EarlyStopping | None = None):
+        super().__init__(str(backup_dir), save_freq="epoch")
+        self.early_stopping = early_stopping
+
+    def _seed_states(self) -> list:
+        weights = {id(weight) for weight in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def _save_model(self):
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        epoch = self._current_epoch
+        weights, state = f"epoch_{epoch}.weights.h5", f"epoch_{epoch}.state.npz"
+        self.model.save_weights(str(backup / weights), overwrite=True)
+        arrays = {f"seed_{i}": np.asarray(v) for i, v in enumerate(self._seed_states())}
+        metadata = {"epoch": epoch, "batch": 0, "weights": weights, "state": state}
+        stopper = self.early_stopping
+        if stopper is not None:
+            best = None if stopper.best is None else float(stopper.best)
+            metadata["early_stopping"] = {
+                "wait": stopper.wait,
+                "best": best,
+                "best_epoch": stopper.best_epoch,
+                "stopped_epoch": stopper.stopped_epoch,
+                "best_weights": stopper.best_weights is not None,
+            }
+            for i, weight in enumerate(stopper.best_weights or []):
+                arrays[f"best_{i}"] = weight
+        with open(backup / state, "wb") as stream:
+            np.savez(stream, **arrays)
+        temporary = backup / f"{METADATA}.tmp"
+        temporary.write_text(json.dumps(metadata))
+        os.replace(temporary, backup / METADATA)  # the commit point
+        for old in backup.glob("epoch_*"):
+            if old.name not in (weights, state):
+                old.unlink()
+
+    def _load_model(self):
+        metadata_path = Path(self.backup_dir) / METADATA
+        if not metadata_path.exists():
+            self.model._initial_epoch = None
+            return
+        metadata = json.loads(metadata_path.read_text())
+        if "weights" not in metadata:  # written by Keras's own BackupAndRestore
+            super()._load_model()
+            return
+        backup = Path(self.backup_dir)
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(backup / metadata["weights"]))
+        with np.load(backup / metadata["state"]) as state:
+            seeds = self._seed_states()
+            if len(seeds) != sum(name.startswith("seed_") for name in state.files):
+                raise ValueError(f"{self.backup_dir}: the backup is of a different model")
+            for i, variable in enumerate(seeds):
+                variable.assign(state[f"seed_{i}"])
+            best_weights = [
+                state[name]
+                for name in sorted(
+                    (name for name in state.files if name.startswith("best_")),
+                    key=lambda name: int(name.split("_")[1]),
+                )
+            ]
+        epoch = metadata["epoch"]
+        stopper, saved = self.early_stopping, metadata.get("early_stopping")
+        if stopper is not None and saved is not None:
+            stopper.wait, stopper.best = saved["wait"], saved["best"]
+            stopper.best_epoch, stopper.stopped_epoch = saved["best_epoch"], saved["stopped_epoch"]
+            stopper.best_weights = best_weights if saved["best_weights"] else None
+            if stopper.stopped_epoch > 0:
+                # Early stopping had ended the fit: run no more epochs, only its end (which
+                # restores the best weights).
+                epoch = self.params["epochs"]
+        self.model._initial_epoch = epoch
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None
+        # The metadata first: a kill while deleting leaves no half backup that looks whole.
+        (Path(self.backup_dir) / METADATA).unlink(missing_ok=True)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
 def training_callbacks(
-    log_dir: Path | None, validation: bool, patience: int, backup: bool = False
+    log_dir: Path | None,
+    validation: bool,
+    patience: int,
+    backup: bool = False,
+    clock: EpochClock | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Learning-rate logging, TensorBoard, early stopping on validation loss, and (with
-    `backup`) `BackupAndRestore` in `log_dir/backup`: a killed fit started again with the same
-    command resumes from its last finished epoch. Keras deletes the backup when a fit ends."""
+    `backup`) a `ResumableBackup` in `log_dir/backup`: a killed fit started again with the
+    same command resumes from its last finished epoch to the same result (its dataset must
+    shuffle by `clock`, which is then included). The backup is deleted when the fit ends.
+
+    The order matters: early stopping updates its state before the backup saves it, at each
+    epoch's end, and resets it before the backup restores it, when the fit begins.
+    """
     callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
+    if clock is not None:
+        callbacks.insert(0, clock)
+    early_stopping = None
     if validation and patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=patience, restore_best_weights=True
-            )
+        early_stopping = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
         )
+        callbacks.append(early_stopping)
     if backup and log_dir is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(Path(log_dir) / "backup")))
+        callbacks.append(ResumableBackup(Path(log_dir) / "backup", early_stopping))
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     return callbacks

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from meme_keras.models.heads import baseline_concat_head, fusion_head
-from meme_keras.training.callbacks import training_callbacks
+from meme_keras.training.callbacks import EpochClock, training_callbacks
 from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.loss_factory import make_loss
@@ -65,8 +65,9 @@ def fit_head(
     """Trains a head (new unless `model` is given) for one stage on cached features."""
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"])
+    clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
     model.fit(
-        length_bucketed_dataset(train, config["batch_size"], seed=config["seed"]),
+        length_bucketed_dataset(train, config["batch_size"], seed=config["seed"], clock=clock),
         validation_data=None
         if validation is None
         else length_bucketed_dataset(validation, 64, shuffle=False),
@@ -77,6 +78,7 @@ def fit_head(
             validation is not None,
             stage.get("patience", config["early_stopping_patience"]),
             config["backup_and_restore"],
+            clock,
         ),
         verbose=verbose,
     )

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from meme_keras.training.callbacks import EpochClock
 from meme_keras.training.feature_sets import FeatureSet
 
 
@@ -37,8 +38,14 @@ def length_bucketed_dataset(
     seed: int = 0,
     length_step: int = 16,
     with_labels: bool = True,
+    clock: EpochClock | None = None,
 ) -> tf.data.Dataset:
-    """A tf.data pipeline of ({text_features, padding_mask, image_features}, labels) batches."""
+    """A tf.data pipeline of ({text_features, padding_mask, image_features}, labels) batches.
+
+    With `clock` (a callback of the fit), epoch e is shuffled by (seed, e) alone, so a fit
+    resumed at epoch e sees the batches an uninterrupted one would; without it, by one random
+    stream that advances from epoch to epoch.
+    """
     if _replicas() > 1:
         return _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels)
     lengths = features.padding_mask.sum(axis=1)
@@ -46,7 +53,10 @@ def length_bucketed_dataset(
     full_length = features.padding_mask.shape[1]
 
     def batches():
-        for rows in length_bucketed_order(lengths, batch_size, rng, length_step):
+        epoch_rng = rng
+        if shuffle and clock is not None:
+            epoch_rng = np.random.default_rng([seed, clock.epoch])
+        for rows in length_bucketed_order(lengths, batch_size, epoch_rng, length_step):
             longest = max(int(lengths[rows].max()), 1)
             length = min(math.ceil(longest / length_step) * length_step, full_length)
             inputs = {
