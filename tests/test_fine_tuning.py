@@ -102,3 +102,35 @@ def test_mirrored_strategy_trains_and_saves_on_two_logical_cpus(tiny_corpus, tmp
     assert result.returncode == 0, result.stderr[-6000:]
     assert (tmp_path / "run" / "model.keras").stat().st_size > 0
     assert 0.0 <= json.loads(result.stdout.strip().splitlines()[-1])["micro_f1"] <= 1.0
+
+
+def test_fold_models_with_backbones_average_into_one_model():
+    from meme_keras.models.heads import fusion_head
+    from meme_keras.training.feature_sets import FeatureSet
+    from meme_keras.training.fine_tuning import LiveBackbones
+    from meme_keras.training.head_training import average_models
+
+    config = make_config({"model": TINY_MODEL})
+    features = FeatureSet(
+        memes=[],
+        text_features=np.zeros((2, 4, 384), np.float32),
+        padding_mask=np.ones((2, 4), np.int32),
+        image_features=np.zeros((2, 49, 1280), np.float32),
+        labels=np.zeros((2, 22), np.float32),
+        token_ids=np.array([[101, 1037, 4937, 102]] * 2, np.int32),
+    )
+    models = []
+    for fold in range(2):
+        head = fusion_head(22, 384, 1280, 49, **TINY_MODEL, name=f"fusion_fold_{fold}")
+        models.append(
+            LiveBackbones(config, frozenset({"text"})).compose(head, frozenset(), features)
+        )
+    ensemble = average_models(models)
+    inputs = {
+        "token_ids": features.token_ids,
+        "segment_ids": np.zeros_like(features.token_ids),
+        "padding_mask": features.padding_mask,
+        "image_features": features.image_features,
+    }
+    expected = np.mean([model.predict(inputs, verbose=0) for model in models], axis=0)
+    assert np.allclose(ensemble.predict(inputs, verbose=0), expected, atol=1e-6)

@@ -118,6 +118,8 @@ class LiveBackbones:
             image_backbone=self.image,
             text_width=features.text_features.shape[-1],
             image_shape=features.image_features.shape[1:],
+            # Unique per head, so fold models can be averaged into one model.
+            name=f"{head.name}_with_backbones",
         )
 
 
