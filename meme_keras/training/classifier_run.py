@@ -15,6 +15,8 @@ import numpy as np
 import yaml
 
 from meme_keras.atomic_files import write_json_atomically
+from meme_keras.backbones.image_backbones import load_image_backbone
+from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
@@ -35,9 +37,17 @@ log = logging.getLogger(__name__)
 
 
 def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"), **kwargs):
+    """Feature sets of the splits, with each backbone loaded once for all of them."""
     data_dir = config["data_dir"] or default_data_dir()
+    image, text = config["image_backbone"], config["text_backbone"]
+    models = {
+        "image_model": load_image_backbone(image["name"], image["weights"], image["image_size"]),
+        "text_model": load_text_backbone(text["name"], text["preset"]),
+    }
     return {
-        split: build_feature_set(load_split(split, 3, data_dir), techniques, config, **kwargs)
+        split: build_feature_set(
+            load_split(split, 3, data_dir), techniques, config, **models, **kwargs
+        )
         for split in splits
     }
 

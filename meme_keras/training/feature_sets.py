@@ -65,17 +65,38 @@ class FeatureSet:
 
 
 def build_feature_set(
-    memes: Sequence[Meme], techniques: Sequence[str], config: dict, cache_dir=None, **kwargs
+    memes: Sequence[Meme],
+    techniques: Sequence[str],
+    config: dict,
+    cache_dir=None,
+    image_model=None,
+    text_model=None,
+    **kwargs,
 ) -> FeatureSet:
-    """Features of `memes` for the configured backbones (cached on disk between runs)."""
+    """Features of `memes` for the configured backbones (cached on disk between runs).
+
+    `image_model` / `text_model`: already loaded backbones, to load them once for many sets.
+    """
     image = config["image_backbone"]
     text = config["text_backbone"]
     cache = {} if cache_dir is None else {"cache_dir": cache_dir}
     grid = image_features(
-        memes, image["name"], image["weights"], image["image_size"], **cache, **kwargs
+        memes,
+        image["name"],
+        image["weights"],
+        image["image_size"],
+        model=image_model,
+        **cache,
+        **kwargs,
     )
     tokens = text_features(
-        memes, text["name"], text["sequence_length"], text["preset"], **cache, **kwargs
+        memes,
+        text["name"],
+        text["sequence_length"],
+        text["preset"],
+        model=text_model,
+        **cache,
+        **kwargs,
     )
     # Positions past the longest text are padding in every meme: dropping them saves time.
     length = max(int(tokens["padding_mask"].sum(axis=1).max()), 1)
