@@ -134,3 +134,30 @@ def test_fold_models_with_backbones_average_into_one_model():
     }
     expected = np.mean([model.predict(inputs, verbose=0) for model in models], axis=0)
     assert np.allclose(ensemble.predict(inputs, verbose=0), expected, atol=1e-6)
+
+
+def test_fine_tuning_batches_are_shuffled_by_seed_and_epoch():
+    from meme_keras.data.meme import Meme
+    from meme_keras.training.callbacks import EpochClock
+    from meme_keras.training.feature_sets import FeatureSet
+    from meme_keras.training.fine_tuning import classifier_dataset
+
+    count = 12
+    features = FeatureSet(
+        memes=[Meme(str(row), "text") for row in range(count)],
+        text_features=np.zeros((count, 4, 3), np.float32),
+        padding_mask=np.ones((count, 4), np.int32),
+        image_features=np.zeros((count, 2, 5), np.float32),
+        labels=np.arange(count, dtype=np.float32)[:, None],
+        token_ids=np.arange(count * 4, dtype=np.int32).reshape(count, 4),
+    )
+
+    def order(epoch, seed=3):
+        clock = EpochClock()
+        clock.epoch = epoch
+        dataset = classifier_dataset(features, frozenset({"text"}), 8, 4, True, seed, clock=clock)
+        return [int(label) for _, labels in dataset for label in np.asarray(labels)[:, 0]]
+
+    assert sorted(order(0)) == list(range(count))
+    assert order(1) == order(1)  # a resumed process gets epoch 1's order back
+    assert order(0) != order(1) and order(1, seed=4) != order(1)

@@ -8,6 +8,7 @@ keeping cached features for the part that stays frozen.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import keras
@@ -18,7 +19,7 @@ from meme_keras.backbones.image_backbones import image_backbone_spec, load_image
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.models.meme_classifier import compose_classifier
-from meme_keras.training.callbacks import training_callbacks
+from meme_keras.training.callbacks import EpochClock, training_callbacks
 from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.head_training import compile_model, fit_head
 from meme_keras.training.length_bucketed_batches import predict_features
@@ -46,8 +47,13 @@ def classifier_dataset(
     shuffle: bool = False,
     seed: int = 0,
     with_labels: bool = True,
+    clock: EpochClock | None = None,
 ) -> tf.data.Dataset:
-    """Inputs for a composed classifier: token ids and/or decoded images where `live`."""
+    """Inputs for a composed classifier: token ids and/or decoded images where `live`.
+
+    With `shuffle`, epoch e is shuffled by (seed, e): its epoch number comes from `clock` (a
+    callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
+    """
     inputs = {"padding_mask": features.padding_mask}
     if "text" in live:
         if features.token_ids is None:
@@ -60,11 +66,20 @@ def classifier_dataset(
         inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
     else:
         inputs["image_features"] = features.image_features
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (inputs, features.labels) if with_labels else (inputs,)
-    )
+    tensors = (inputs, features.labels) if with_labels else (inputs,)
     if shuffle:
-        dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+        epochs = itertools.count()
+
+        def epoch_order():
+            epoch = clock.epoch if clock is not None else next(epochs)
+            yield from np.random.default_rng([seed, epoch]).permutation(len(features))
+
+        constants = tf.nest.map_structure(tf.constant, tensors)
+        dataset = tf.data.Dataset.from_generator(
+            epoch_order, output_signature=tf.TensorSpec((), tf.int64)
+        ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(tensors)
 
     def decode_and_trim(example, *labels):
         # Each meme's text inputs are cut to its own length; batches pad them back to their
@@ -156,9 +171,16 @@ def train_stages(
             raise ValueError("the first stage must train the head on frozen features")
         model = backbones.compose(head, live, train)
         compile_model(model, config, stage["learning_rate"])
+        clock = EpochClock()
         model.fit(
             classifier_dataset(
-                train, parts, backbones.image_size, config["batch_size"], True, config["seed"]
+                train,
+                parts,
+                backbones.image_size,
+                config["batch_size"],
+                shuffle=True,
+                seed=config["seed"],
+                clock=clock,
             ),
             validation_data=None
             if validation is None
@@ -170,6 +192,7 @@ def train_stages(
                 validation is not None,
                 stage.get("patience", config["early_stopping_patience"]),
                 config["backup_and_restore"],
+                clock,
             ),
             verbose=verbose,
         )
