@@ -1,7 +1,8 @@
 """`make reproduce`: both tasks end to end on the offline default backbones.
 
-Main task: the proposed fusion model, the linear probe and the constant top-3 reference, each
-tuned on train+dev folds and scored once on test. Enhancement: `experiments/spans.py`.
+Main task: the proposed fusion model (text backbone fine-tuned), the linear probe and the
+constant top-3 reference, each tuned on train+dev folds and scored once on test.
+Enhancement: `experiments/spans.py`.
 Writes `assets/main_results.md` and prints the tables.
 """
 
@@ -53,7 +54,7 @@ def main() -> None:
         load_config(configs / "linear_probe.yaml"), REPOSITORY / "runs" / "linear_probe"
     )
     rows = [
-        ("proposed: transformer fusion (ours)", main_metrics),
+        ("proposed: transformer fusion, MiniLM fine-tuned (ours)", main_metrics),
         ("linear probe on frozen pooled features (ours)", probe_metrics),
         ("constant: 3 most frequent labels", {"test": constant_top_k_scores(main_config, 3)}),
         ("report: fusion, ResNet50 + ALBERT-large, fine-tuned text", {"test": REPORT}),
