@@ -68,6 +68,9 @@ def main() -> None:
         from experiments.spans import run_spans
 
         run_spans(REPOSITORY / "runs" / "spans", assets)
+        print(
+            "\nEnhancement (subtask 2), span P/R/F1:\n" + (assets / "spans_results.md").read_text()
+        )
     print(f"\nreproduce finished in {time.perf_counter() - started:.0f} s")
 
 
