@@ -351,8 +351,8 @@ def phase_train_head(args: dict) -> dict:
     memes = corpus_memes(args["memes"], splits=("train",))
     features, techniques = _training_features(memes, config)
     timer = EpochTimer()
-    original = head_training.training_callbacks
-    head_training.training_callbacks = lambda *a, **k: [*original(*a, **k), timer]
+    original = head_training.stage_callbacks
+    head_training.stage_callbacks = lambda *a, **k: [*original(*a, **k), timer]
     try:
         with tempfile.TemporaryDirectory() as log_dir:
             started = time.perf_counter()
@@ -361,7 +361,7 @@ def phase_train_head(args: dict) -> dict:
             )
             total = time.perf_counter() - started
     finally:
-        head_training.training_callbacks = original
+        head_training.stage_callbacks = original
     later = timer.epochs[1:] or timer.epochs
     return {
         "memes": len(memes),
@@ -415,33 +415,6 @@ def phase_train_finetune(args: dict) -> dict:
     }
 
 
-def _tiny_corpus(target: Path, sizes: dict) -> Path:
-    """The first memes of each split (all subtasks, their images), as tests/conftest.py does."""
-    import shutil
-
-    from meme_keras.data.corpus import SPLIT_FILES, default_data_dir
-    from meme_keras.data.techniques import TECHNIQUE_FILES
-
-    source = default_data_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    for name in TECHNIQUE_FILES.values():
-        shutil.copy(source / name, target / name)
-    for split, size in sizes.items():
-        records3 = json.loads((source / SPLIT_FILES[(3, split)]).read_text(encoding="utf-8"))
-        records3 = records3[:size]
-        ids = {record["id"] for record in records3}
-        (target / "images" / split).mkdir(parents=True)
-        for record in records3:
-            shutil.copy(source / "images" / split / record["image"], target / "images" / split)
-        for subtask in (1, 2, 3):
-            relative = SPLIT_FILES[(subtask, split)]
-            records = json.loads((source / relative).read_text(encoding="utf-8"))
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            chosen = [record for record in records if record["id"] in ids]
-            (target / relative).write_text(json.dumps(chosen), encoding="utf-8")
-    return target
-
-
 def phase_export(args: dict) -> dict:
     """A tiny run of the proposed model (1 epoch, few memes) exported as a SavedModel: its
     speed is that of the full model (same backbones and head), not its accuracy."""
@@ -450,7 +423,9 @@ def phase_export(args: dict) -> dict:
     from meme_keras.training.config import make_config
 
     workdir = Path(args["workdir"])
-    corpus = _tiny_corpus(workdir / "corpus", {"train": 8, "dev": 4, "test": 4})
+    from meme_keras.data.corpus_subset import copy_corpus_subset
+
+    corpus = copy_corpus_subset(workdir / "corpus", {"train": 8, "dev": 4, "test": 4})
     os.environ["MEME_KERAS_CACHE"] = str(workdir / "cache")
     config = make_config(
         {

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from meme_keras.training import head_training
-from meme_keras.training.callbacks import training_callbacks
+from meme_keras.training.callbacks import stage_callbacks
 from meme_keras.training.config import make_config
 from meme_keras.training.distribution import seed_everything
 from meme_keras.training.feature_sets import FeatureSet
@@ -105,11 +105,11 @@ def trace_fits(patch, trace: Path, interrupt_stage=None, interrupt=None):
     """Adds a Tracer to every fit of a frozen stage (`patch`: a setattr function)."""
     trace.parent.mkdir(parents=True, exist_ok=True)
 
-    def traced(log_dir, *args, **kwargs):
+    def traced(config, stage, log_dir, *args, **kwargs):
         tracer = Tracer(Path(log_dir).name, trace, interrupt_stage, interrupt)
-        return [*training_callbacks(log_dir, *args, **kwargs), tracer]
+        return [*stage_callbacks(config, stage, log_dir, *args, **kwargs), tracer]
 
-    patch(head_training, "training_callbacks", traced)
+    patch(head_training, "stage_callbacks", traced)
 
 
 def worker(data_dir: str, output: str, kill: str | None) -> None:

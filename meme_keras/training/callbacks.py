@@ -166,3 +166,12 @@ def training_callbacks(
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     return callbacks
+
+
+def stage_callbacks(
+    config: dict, stage: dict, log_dir: Path | None, validation: bool, clock: EpochClock
+) -> list[keras.callbacks.Callback]:
+    """`training_callbacks` with a stage's settings: its patience (else the config's) and the
+    config's backup switch."""
+    patience = stage.get("patience", config["early_stopping_patience"])
+    return training_callbacks(log_dir, validation, patience, config["backup_and_restore"], clock)

@@ -19,7 +19,7 @@ from meme_keras.backbones.image_backbones import image_backbone_spec, load_image
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.models.meme_classifier import compose_classifier
-from meme_keras.training.callbacks import EpochClock, training_callbacks
+from meme_keras.training.callbacks import EpochClock, stage_callbacks
 from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.head_training import compile_model, fit_head
 from meme_keras.training.length_bucketed_batches import predict_features
@@ -187,13 +187,7 @@ def train_stages(
             else classifier_dataset(validation, parts, backbones.image_size, 32),
             epochs=stage["epochs"],
             shuffle=False,  # the dataset shuffles itself
-            callbacks=training_callbacks(
-                stage_log,
-                validation is not None,
-                stage.get("patience", config["early_stopping_patience"]),
-                config["backup_and_restore"],
-                clock,
-            ),
+            callbacks=stage_callbacks(config, stage, stage_log, validation is not None, clock),
             verbose=verbose,
         )
     if not parts:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from meme_keras.models.heads import baseline_concat_head, fusion_head
-from meme_keras.training.callbacks import EpochClock, training_callbacks
+from meme_keras.training.callbacks import EpochClock, stage_callbacks
 from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.loss_factory import make_loss
@@ -73,13 +73,7 @@ def fit_head(
         else length_bucketed_dataset(validation, 64, shuffle=False),
         epochs=stage["epochs"],
         shuffle=False,  # the dataset shuffles itself (length buckets)
-        callbacks=training_callbacks(
-            log_dir,
-            validation is not None,
-            stage.get("patience", config["early_stopping_patience"]),
-            config["backup_and_restore"],
-            clock,
-        ),
+        callbacks=stage_callbacks(config, stage, log_dir, validation is not None, clock),
         verbose=verbose,
     )
     return model
