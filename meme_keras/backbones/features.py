@@ -28,11 +28,12 @@ from meme_keras.data.image_pipeline import image_dataset
 from meme_keras.data.meme import Meme
 
 log = logging.getLogger(__name__)
-_DEFAULT = object()
+# The default of `cache_dir`: the default cache folder (None disables caching).
+DEFAULT_CACHE = object()
 
 
 def _cache_dir(cache_dir):
-    return default_cache_dir() if cache_dir is _DEFAULT else cache_dir
+    return default_cache_dir() if cache_dir is DEFAULT_CACHE else cache_dir
 
 
 def image_features(
@@ -41,7 +42,7 @@ def image_features(
     weights: str | None = "imagenet",
     image_size: int | None = None,
     batch_size: int = 32,
-    cache_dir: Path | None = _DEFAULT,
+    cache_dir: Path | None = DEFAULT_CACHE,
     model: keras.Model | None = None,
     verbose: int = 0,
 ) -> np.ndarray:
@@ -102,7 +103,7 @@ def text_features(
     sequence_length: int = 128,
     preset: str | None = None,
     batch_size: int = 32,
-    cache_dir: Path | None = _DEFAULT,
+    cache_dir: Path | None = DEFAULT_CACHE,
     model: keras.Model | None = None,
     verbose: int = 0,
 ) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
+    labels_to_multi_hot,
     multilabel_scores,
     per_label_table,
     top_k_constant_prediction,
@@ -150,8 +151,6 @@ def constant_top_k_scores(config: dict, k: int = 3) -> dict:
     """The constant "k most frequent training labels" reference on test."""
     data_dir = config["data_dir"] or default_data_dir()
     techniques = read_techniques(data_dir, "multimodal")
-    from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
-
     train, test = (
         labels_to_multi_hot([m.labels for m in load_split(s, 3, data_dir, False)], techniques)
         for s in ("train", "test")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meme_keras.backbones.features import image_features, text_features
+from meme_keras.backbones.features import DEFAULT_CACHE, image_features, text_features
 from meme_keras.data.meme import Meme
 from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
 
@@ -68,25 +68,25 @@ def build_feature_set(
     memes: Sequence[Meme],
     techniques: Sequence[str],
     config: dict,
-    cache_dir=None,
+    cache_dir=DEFAULT_CACHE,
     image_model=None,
     text_model=None,
     **kwargs,
 ) -> FeatureSet:
     """Features of `memes` for the configured backbones (cached on disk between runs).
 
+    `cache_dir`: as in `image_features`/`text_features` (None: no caching).
     `image_model` / `text_model`: already loaded backbones, to load them once for many sets.
     """
     image = config["image_backbone"]
     text = config["text_backbone"]
-    cache = {} if cache_dir is None else {"cache_dir": cache_dir}
     grid = image_features(
         memes,
         image["name"],
         image["weights"],
         image["image_size"],
         model=image_model,
-        **cache,
+        cache_dir=cache_dir,
         **kwargs,
     )
     tokens = text_features(
@@ -95,7 +95,7 @@ def build_feature_set(
         text["sequence_length"],
         text["preset"],
         model=text_model,
-        **cache,
+        cache_dir=cache_dir,
         **kwargs,
     )
     # Positions past the longest text are padding in every meme: dropping them saves time.
