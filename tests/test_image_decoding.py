@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from corpus_fixtures import image_bytes
 
+from meme_keras.data.corpus import default_data_dir
 from meme_keras.data.errors import CorpusError
 from meme_keras.data.image_pipeline import decode_and_resize, image_dataset
 from meme_keras.data.images import check_image
@@ -67,3 +70,44 @@ def test_refused_images_are_ones_tf_cannot_decode(tmp_path, data):
         check_image(path, path, "m")
     with pytest.raises(tf.errors.InvalidArgumentError):
         decode_and_resize(tf.constant(data), 8)
+
+
+def _reference_resize(data: bytes, size: int) -> np.ndarray:
+    """Full decode, then an antialiased resize: the pipeline before DCT-scaled JPEG decoding."""
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.image.resize(image, (size, size), antialias=True).numpy()
+
+
+def test_scaled_jpeg_decoding_stays_close_to_a_full_decode():
+    # Real corpus memes: JPEG content whose shorter side allows 1/2 or 1/4 scaled decoding.
+    paths = sorted((default_data_dir() / "images" / "train").iterdir())[:12]
+    jpegs = [path.read_bytes() for path in paths if path.read_bytes()[:2] == b"\xff\xd8"]
+    assert len(jpegs) >= 8
+    for data in jpegs:
+        fast = decode_and_resize(tf.constant(data), 224).numpy()
+        assert np.abs(fast - _reference_resize(data, 224)).mean() < 8.0
+
+
+@pytest.mark.parametrize("size, ratio", [((1000, 900), 4), ((500, 460), 2), ((300, 230), 1)])
+def test_jpeg_scale_keeps_the_shorter_side_at_least_the_target(size, ratio):
+    data = image_bytes("JPEG", size=size)
+    shorter = min(size)
+    assert shorter // ratio >= 224 and (ratio == 8 or shorter // (ratio * 2) < 224)
+    image = decode_and_resize(tf.constant(data), 224)
+    scaled = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
+    expected = tf.clip_by_value(tf.image.resize(scaled, (224, 224)), 0.0, 255.0)
+    np.testing.assert_array_equal(image.numpy(), expected.numpy())
+
+
+def test_grid_features_match_predict_in_order():
+    from meme_keras.backbones.features import grid_features
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs))
+    images = np.random.default_rng(0).uniform(0, 255, (37, 8, 8, 3)).astype("float32")
+    batches = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    features = grid_features(model, batches, len(images))
+    expected = model.predict(images, verbose=0).reshape(37, 16, 4)
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="expected 40 images"):
+        grid_features(model, batches, 40)
