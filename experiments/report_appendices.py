@@ -8,8 +8,9 @@ local weights: change the configs' backbones).
   (fusion_text_only_dev.yaml vs fusion_staged_all.yaml; dev for early stopping and thresholds).
 - Appendix 3: micro/macro F1 against the decision threshold of runs/main (out-of-fold).
 
-Each table goes to assets/appendix<N>_*.{csv,md}; runs that already exist (metrics.json) are
-reused, so `make reproduce` first makes appendix 3 and the BCE row free.
+Each table goes to assets/appendix<N>_*.{csv,md}; runs that finished with the same config, data
+and code are reused, so `make reproduce` first makes appendix 3 and the "text fine-tuned" rows
+free.
 Usage: python experiments/report_appendices.py [--appendix 1 2 3]
 """
 
@@ -47,12 +48,10 @@ REPORT = {
 
 
 def metrics_of(config_name: str) -> dict:
-    """The run's metrics.json, training the config first if the run does not exist."""
+    """The run's metrics, training the config unless it finished with this config, data and
+    code (`make reproduce`'s runs are reused)."""
     config = load_config(CONFIGS / f"{config_name}.yaml")
-    path = RUNS / config["name"] / "metrics.json"
-    if not path.exists():
-        run_classifier(config, RUNS / config["name"])
-    return json.loads(path.read_text())
+    return run_classifier(config, RUNS / config["name"], reuse_finished=True)
 
 
 def write_table(rows: list[dict], stem: str) -> pd.DataFrame:
@@ -91,8 +90,7 @@ def comparison(appendix: int, runs: dict[str, str], stem: str) -> None:
 
 def appendix_3() -> None:
     run = RUNS / "main"
-    if not (run / "threshold_sweep.csv").exists():
-        metrics_of("main")
+    metrics_of("main")
     shutil.copy(run / "threshold_sweep.png", ASSETS / "appendix3_threshold_sweep.png")
     sweep = pd.read_csv(run / "threshold_sweep.csv")
     chosen = json.loads((run / "metrics.json").read_text())["thresholds"]["global"]

@@ -3,7 +3,8 @@
 Main task: the proposed fusion model (text backbone fine-tuned), the linear probe and the
 constant top-3 reference, each tuned on train+dev folds and scored once on test.
 Enhancement: `experiments/spans.py`.
-Writes `assets/main_results.md` and prints the tables.
+Writes `assets/main_results.md` and prints the tables. A run that already finished with the same
+config, data, packages and code is reused, not trained again (`--retrain` trains everything).
 """
 
 from __future__ import annotations
@@ -44,14 +45,22 @@ def results_table(rows: list[tuple[str, dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-spans", action="store_true")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every run again, even one that finished with the same config, data and code",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     configs = REPOSITORY / "experiments" / "configs"
     main_config = load_config(configs / "main.yaml")
-    main_metrics = run_classifier(main_config, REPOSITORY / "runs" / "main")
+    reuse = not args.retrain
+    main_metrics = run_classifier(main_config, REPOSITORY / "runs" / "main", reuse_finished=reuse)
     probe_metrics = run_classifier(
-        load_config(configs / "linear_probe.yaml"), REPOSITORY / "runs" / "linear_probe"
+        load_config(configs / "linear_probe.yaml"),
+        REPOSITORY / "runs" / "linear_probe",
+        reuse_finished=reuse,
     )
     rows = [
         ("proposed: transformer fusion, MiniLM fine-tuned (ours)", main_metrics),
@@ -67,7 +76,7 @@ def main() -> None:
     if not args.skip_spans:
         from experiments.spans import run_spans
 
-        run_spans(REPOSITORY / "runs" / "spans", assets)
+        run_spans(REPOSITORY / "runs" / "spans", assets, reuse_finished=reuse)
         print(
             "\nEnhancement (subtask 2), span P/R/F1:\n" + (assets / "spans_results.md").read_text()
         )

@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from meme_keras.backbones.features import text_features  # noqa: E402
-from meme_keras.data.corpus import default_data_dir, load_split  # noqa: E402
+from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
 from meme_keras.evaluation.span_f1 import (  # noqa: E402
     SpanScores,
@@ -40,6 +40,12 @@ from meme_keras.evaluation.span_f1 import (  # noqa: E402
 )
 from meme_keras.evaluation.span_predictions import write_span_predictions  # noqa: E402
 from meme_keras.evaluation.span_references import line_spans, whole_text_spans  # noqa: E402
+from meme_keras.training.finished_runs import (  # noqa: E402
+    finished_metrics,
+    forget_finished,
+    mark_finished,
+    run_key,
+)
 from meme_keras.training.head_training import fold_indices  # noqa: E402
 from meme_keras.training.span_training import (  # noqa: E402
     TokenTagData,
@@ -67,6 +73,8 @@ QUICK = {
     "grid": {"label_smoothing": [0.1], "alpha": [1.2]},
     "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
 }
+SPLITS = ("train", "dev", "test")
+RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
 # The meme-level reference classifier: Dense(K, sigmoid) on mean-pooled frozen features.
 CLASSIFIER = {"learning_rate": 5e-3, "epochs": 60, "batch_size": 64}
 
@@ -238,18 +246,33 @@ def run_spans(
     seed: int = 42,
     quick: bool = False,
     overrides: dict | None = None,
+    reuse_finished: bool = False,
 ) -> dict:
-    """Runs the enhancement end to end; returns the metrics written to `metrics.json`."""
+    """Runs the enhancement end to end; returns the metrics written to `metrics.json`.
+
+    With `reuse_finished`, a run that finished in `output_dir` with the same settings, data,
+    packages and code is returned as it is (its assets are already written).
+    """
     started = time.perf_counter()
     output_dir, assets_dir = Path(output_dir), Path(assets_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     assets_dir.mkdir(parents=True, exist_ok=True)
     config = span_config({**(QUICK if quick else {}), **(overrides or {}), "seed": seed})
     classifier = {**CLASSIFIER, "epochs": 3} if quick else CLASSIFIER
+    data_files = [default_data_dir() / SPLIT_FILES[(2, split)] for split in SPLITS]
+    key = run_key(
+        {"spans": config, "classifier": classifier, "assets": str(assets_dir.resolve())},
+        data_files,
+        extra_files=[Path(__file__)],
+    )
+    if reuse_finished and (metrics := finished_metrics(output_dir, key, RUN_FILES)) is not None:
+        log.info("%s: finished with these settings, data and code; reusing it", output_dir)
+        return metrics
+    forget_finished(output_dir)
     techniques = read_techniques(default_data_dir(), "text")
 
     # Data: train+dev are the pool for folds; test is scored once at the end.
-    train, dev, test = (load_data(split, techniques, config) for split in ("train", "dev", "test"))
+    train, dev, test = (load_data(split, techniques, config) for split in SPLITS)
     pool = train.concatenate(dev)
     dev_rows = np.arange(len(train), len(pool))
     longest = int(max(pool.padding_mask.sum(1).max(), test.padding_mask.sum(1).max()))
@@ -332,6 +355,7 @@ def run_spans(
     (output_dir / "metrics.json").write_text(
         json.dumps(metrics, indent=1, default=float) + "\n", encoding="utf-8"
     )
+    mark_finished(output_dir, key)
     return metrics
 
 

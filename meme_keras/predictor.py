@@ -14,7 +14,7 @@ import meme_keras.models.masked_mean_pooling  # noqa: F401
 from meme_keras.data.meme import Meme
 from meme_keras.thresholds import TunedThresholds
 from meme_keras.training.config import make_config
-from meme_keras.training.feature_sets import build_feature_set
+from meme_keras.training.feature_sets import feature_set_chunks, load_frozen_backbones
 from meme_keras.training.fine_tuning import predict_probabilities
 
 
@@ -30,10 +30,20 @@ class TechniquePredictor:
         self.model = keras.saving.load_model(self.run_dir / "model.keras", compile=False)
         self.thresholds = TunedThresholds.from_json(self.run_dir / "thresholds.json")
         self.techniques = self.thresholds.techniques
+        self._backbones = None
 
-    def probabilities(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
-        features = build_feature_set(memes, self.techniques, self.config, **feature_options)
-        return predict_probabilities(self.model, features, self.config)
+    def probabilities(
+        self, memes: Sequence[Meme], chunk_size: int = 256, **feature_options
+    ) -> np.ndarray:
+        """[memes, techniques] probabilities, computed `chunk_size` memes at a time (memory
+        stays flat however many memes there are); the backbones load once per predictor."""
+        if self._backbones is None:
+            self._backbones = load_frozen_backbones(self.config)
+        chunks = feature_set_chunks(
+            memes, self.techniques, self.config, chunk_size, self._backbones, **feature_options
+        )
+        parts = [predict_probabilities(self.model, chunk, self.config) for chunk in chunks]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.techniques)), "float32")
 
     def predict(self, memes: Sequence[Meme], **feature_options) -> np.ndarray:
         """Multi-hot decisions [memes, techniques] at the run's tuned thresholds."""

@@ -87,6 +87,18 @@ def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus):
     assert np.allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
 
 
+def test_prediction_in_chunks_matches_one_pass(tiny_run, tiny_corpus):
+    _, output, _ = tiny_run
+    predictor = TechniquePredictor(output)
+    memes = load_split("test", 3, tiny_corpus)
+    assert len(memes) >= 3
+    whole = predictor.probabilities(memes, chunk_size=len(memes), cache_dir=None)
+    chunked = predictor.probabilities(memes, chunk_size=2, cache_dir=None)
+    assert chunked.shape == (len(memes), len(predictor.techniques))
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert predictor.probabilities([], cache_dir=None).shape == (0, len(predictor.techniques))
+
+
 def test_cli_predict_and_evaluate(tiny_run, tiny_corpus, tmp_path, capsys):
     _, output, metrics = tiny_run
     target = tmp_path / "predictions.json"
@@ -169,3 +181,41 @@ def test_cli_data_summary_counts_the_corpus(tiny_corpus, capsys):
     assert cli.main(["data", "summary", "--data-dir", str(tiny_corpus)]) == 0
     printed = capsys.readouterr().out
     assert "train" in printed and "Smears" in printed
+
+
+def test_a_finished_run_is_reused_and_a_changed_one_retrained(tiny_run, monkeypatch):
+    from meme_keras.training import classifier_run
+
+    config, output, metrics = tiny_run
+    assert (output / "run_key.json").exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(classifier_run, "train_and_tune", no_training)
+    assert run_classifier(config, output, reuse_finished=True) == json.loads(
+        (output / "metrics.json").read_text()
+    )
+    # Without reuse, or with anything in the key changed, it trains (and here, fails).
+    with pytest.raises(AssertionError, match="trained again"):
+        run_classifier(config, output)
+    assert not (output / "run_key.json").exists()  # forgotten before training started
+    with pytest.raises(AssertionError, match="trained again"):
+        run_classifier({**config, "seed": config["seed"] + 1}, output, reuse_finished=True)
+
+
+def test_run_key_follows_config_data_and_source(tmp_path):
+    from meme_keras.training.finished_runs import run_key
+
+    data = tmp_path / "data.txt"
+    data.write_text("a")
+    script = tmp_path / "experiment.py"
+    script.write_text("x = 1")
+    key = run_key({"seed": 1}, [data], [script])
+    assert key == run_key({"seed": 1}, [data], [script])
+    assert key != run_key({"seed": 2}, [data], [script])
+    script.write_text("x = 2")
+    edited = run_key({"seed": 1}, [data], [script])
+    assert edited != key
+    data.write_text("b")
+    assert run_key({"seed": 1}, [data], [script]) not in (key, edited)

@@ -15,8 +15,6 @@ import numpy as np
 import yaml
 
 from meme_keras.atomic_files import write_json_atomically
-from meme_keras.backbones.image_backbones import load_image_backbone
-from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
@@ -29,8 +27,18 @@ from meme_keras.evaluation.technique_predictions import write_technique_predicti
 from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
 from meme_keras.training.cross_validation import cross_validate
 from meme_keras.training.distribution import make_strategy, seed_everything
-from meme_keras.training.feature_sets import FeatureSet, build_feature_set
+from meme_keras.training.feature_sets import (
+    FeatureSet,
+    build_feature_set,
+    load_frozen_backbones,
+)
 from meme_keras.training.fine_tuning import predict_probabilities, train_stages
+from meme_keras.training.finished_runs import (
+    finished_metrics,
+    forget_finished,
+    mark_finished,
+    run_key,
+)
 from meme_keras.training.head_training import average_models
 from meme_keras.training.provenance import provenance
 
@@ -40,11 +48,7 @@ log = logging.getLogger(__name__)
 def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"), **kwargs):
     """Feature sets of the splits, with each backbone loaded once for all of them."""
     data_dir = config["data_dir"] or default_data_dir()
-    image, text = config["image_backbone"], config["text_backbone"]
-    models = {
-        "image_model": load_image_backbone(image["name"], image["weights"], image["image_size"]),
-        "text_model": load_text_backbone(text["name"], text["preset"]),
-    }
+    models = load_frozen_backbones(config)
     return {
         split: build_feature_set(
             load_split(split, 3, data_dir), techniques, config, **models, **kwargs
@@ -88,13 +92,28 @@ def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
     )
 
 
-def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> dict:
-    """Trains, tunes and evaluates the configured classifier; writes the run folder."""
+RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
+
+
+def run_classifier(
+    config: dict, output_dir: str | Path, verbose: int = 0, reuse_finished: bool = False
+) -> dict:
+    """Trains, tunes and evaluates the configured classifier; writes the run folder.
+
+    With `reuse_finished`, a run that already finished in `output_dir` with the same config,
+    data, packages and meme_keras source is not trained again: its metrics are returned.
+    """
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(config["seed"])
     data_dir = Path(config["data_dir"] or default_data_dir())
+    data_files = [data_dir / SPLIT_FILES[(3, split)] for split in ("train", "dev", "test")]
+    key = run_key(config, data_files)
+    if reuse_finished and (metrics := finished_metrics(output_dir, key, RUN_FILES)) is not None:
+        log.info("%s: finished with this config, data and code; reusing it", output_dir)
+        return metrics
+    forget_finished(output_dir)
+    seed_everything(config["seed"])
     techniques = read_techniques(data_dir, "multimodal")
     sets = load_feature_sets(config, techniques, verbose=verbose)
     with make_strategy(config["strategy"]).scope():
@@ -141,8 +160,8 @@ def run_classifier(config: dict, output_dir: str | Path, verbose: int = 0) -> di
     }
     write_json_atomically(metrics, output_dir / "metrics.json")
     (output_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    data_files = [data_dir / SPLIT_FILES[(3, split)] for split in ("train", "dev", "test")]
     write_json_atomically(provenance(config, data_files), output_dir / "provenance.json")
+    mark_finished(output_dir, key)
     log.info("%s: %s", output_dir, json.dumps(metrics))
     return metrics
 
