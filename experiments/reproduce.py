@@ -42,6 +42,26 @@ def results_table(rows: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def threshold_rules_table(path: Path) -> str | None:
+    """The run's candidate decision rules (scored on held-out out-of-fold rows) as markdown."""
+    if not path.exists():
+        return None
+    import pandas as pd
+
+    rules = pd.read_csv(path)
+    lines = [
+        "| rule | micro-F1 | macro-F1 | in-sample micro-F1 | in-sample macro-F1 | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rules.itertuples():
+        lines.append(
+            f"| {row.rule} | {row.micro_f1:.3f} ± {row.micro_f1_std:.3f} "
+            f"| {row.macro_f1:.3f} ± {row.macro_f1_std:.3f} | {row.in_sample_micro_f1:.3f} "
+            f"| {row.in_sample_macro_f1:.3f} | {'yes' if row.chosen else ''} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-spans", action="store_true")
@@ -73,6 +93,10 @@ def main() -> None:
     assets.mkdir(exist_ok=True)
     (assets / "main_results.md").write_text(table + "\n")
     print("\nMain task (subtask 3), test set:\n" + table)
+    rules = threshold_rules_table(REPOSITORY / "runs" / "main" / "threshold_rules.csv")
+    if rules:
+        (assets / "main_threshold_rules.md").write_text(rules + "\n")
+        print("\nDecision rules, cross-validated on the out-of-fold probabilities:\n" + rules)
     if not args.skip_spans:
         from experiments.spans import run_spans
 

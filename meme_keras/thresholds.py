@@ -17,7 +17,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from meme_keras.evaluation.multilabel_f1 import label_counts, scores_from_counts
+from meme_keras.evaluation.multilabel_f1 import (
+    label_counts,
+    multilabel_scores,
+    scores_from_counts,
+)
 
 # Rounded so that a chosen threshold reads (and serializes) as 0.28, not 0.28000000000000014.
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -229,6 +233,93 @@ def tune_thresholds(
         min_labels_per_meme=min_labels_per_meme,
         sweep=sweep,
     )
+
+
+# Candidate rules for `choose_rule`: keyword arguments of `tune_thresholds`.
+CANDIDATE_RULES = {
+    "global, micro": {"mode": "global", "objective": "micro", "macro_weight": 0.0},
+    "global, mix 0.25": {"mode": "global", "objective": "mix", "macro_weight": 0.25},
+    "global, mix 0.5": {"mode": "global", "objective": "mix", "macro_weight": 0.5},
+    "per label, micro": {"mode": "per_label", "objective": "micro", "macro_weight": 0.0},
+    "per label, mix 0.25": {"mode": "per_label", "objective": "mix", "macro_weight": 0.25},
+    "per label, mix 0.5": {"mode": "per_label", "objective": "mix", "macro_weight": 0.5},
+}
+
+
+def choose_rule(table: pd.DataFrame, micro_tolerance: float) -> str:
+    """The rule of `cross_validated_rules`' table with the best macro-F1 among those whose
+    micro-F1 is within `micro_tolerance` of the best micro-F1 (micro-F1 ranks the task; macro
+    breaks near-ties). Ties go to the earlier row."""
+    if table.empty:
+        raise ValueError("no threshold rules to choose from")
+    eligible = table[table["micro_f1"] >= table["micro_f1"].max() - micro_tolerance]
+    return str(eligible.loc[eligible["macro_f1"].idxmax(), "rule"])
+
+
+def cross_validated_rules(
+    gold: np.ndarray,
+    probabilities: np.ndarray,
+    rules: dict[str, dict],
+    folds: int = 5,
+    repeats: int = 5,
+    seed: int = 0,
+    min_labels_per_meme: int = 1,
+    min_support: int = 10,
+) -> pd.DataFrame:
+    """How well each threshold rule generalises, by cross-validation over the tuning rows.
+
+    A rule (keyword arguments of `tune_thresholds`: mode, objective, macro_weight,
+    min_support) is tuned on all folds but one and applied to the held-out fold; the held-out
+    decisions of all folds are scored together, over `repeats` random splits. Scoring a rule
+    on the rows it was tuned on flatters it (most of all per-label thresholds); this does not.
+    Give it out-of-fold or dev probabilities only, never test.
+
+    Returns:
+        One row per rule: micro_f1, macro_f1 (means over repeats) and their standard
+        deviations, plus the in-sample scores of the rule tuned on every row.
+    """
+    gold, probabilities = _check_inputs(gold, probabilities)
+    if folds < 2 or len(gold) < folds:
+        raise ValueError(f"need at least 2 folds and one row per fold; got {folds}, {len(gold)}")
+    rows = []
+    for name, rule in rules.items():
+        scores = []
+        for repeat in range(repeats):
+            order = np.random.default_rng([seed, repeat]).permutation(len(gold))
+            decisions = np.zeros(gold.shape, np.int32)
+            for held_out in np.array_split(order, folds):
+                tuning = np.setdiff1d(order, held_out)
+                tuned = tune_thresholds(
+                    gold[tuning],
+                    probabilities[tuning],
+                    min_labels_per_meme=min_labels_per_meme,
+                    min_support=min_support,
+                    **rule,
+                )
+                decisions[held_out] = tuned.apply(probabilities[held_out])
+            held_out_scores = multilabel_scores(gold, decisions)
+            scores.append([held_out_scores["micro_f1"], held_out_scores["macro_f1"]])
+        in_sample = tune_thresholds(
+            gold,
+            probabilities,
+            min_labels_per_meme=min_labels_per_meme,
+            min_support=min_support,
+            **rule,
+        )
+        scores = np.array(scores)
+        rows.append(
+            {
+                "rule": name,
+                "micro_f1": scores[:, 0].mean(),
+                "micro_f1_std": scores[:, 0].std(),
+                "macro_f1": scores[:, 1].mean(),
+                "macro_f1_std": scores[:, 1].std(),
+                "in_sample_micro_f1": in_sample.metrics["micro_f1"],
+                "in_sample_macro_f1": in_sample.metrics["macro_f1"],
+                "global_threshold": in_sample.global_threshold,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def write_sweep(table: pd.DataFrame, csv_path: str | Path) -> Path:

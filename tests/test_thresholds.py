@@ -121,3 +121,52 @@ def test_rejects_bad_arguments():
         tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES, macro_weight=0.5)
     with pytest.raises(ValueError, match=r"\[N, K\]"):
         tune_thresholds(KNOWN_GOLD, KNOWN_PROBABILITIES[:3])
+
+
+def test_choose_rule_prefers_macro_only_within_the_micro_tolerance():
+    table = pd.DataFrame(
+        {
+            "rule": ["a", "b", "c"],
+            "micro_f1": [0.60, 0.597, 0.58],
+            "macro_f1": [0.10, 0.15, 0.30],
+        }
+    )
+    from meme_keras.thresholds import choose_rule
+
+    assert choose_rule(table, 0.0) == "a"
+    assert choose_rule(table, 0.005) == "b"
+    assert choose_rule(table, 0.05) == "c"
+    with pytest.raises(ValueError, match="no threshold rules"):
+        choose_rule(table.iloc[:0], 0.01)
+
+
+def test_cross_validated_rules_score_held_out_rows():
+    from meme_keras.thresholds import cross_validated_rules
+
+    gold, probabilities = calibrated_mismatch(n=200)
+    rules = {"global": {"mode": "global"}, "per label": {"mode": "per_label"}}
+    table = cross_validated_rules(gold, probabilities, rules, folds=4, repeats=2, min_support=5)
+    assert list(table["rule"]) == ["global", "per label"]
+    by_rule = table.set_index("rule")
+    # Labels whose best thresholds really differ: per-label thresholds win on held-out rows too.
+    assert by_rule.loc["per label", "micro_f1"] > by_rule.loc["global", "micro_f1"]
+    # Held-out scores never beat the rule scored on the rows it was tuned on.
+    assert (table["micro_f1"] <= table["in_sample_micro_f1"] + 1e-9).all()
+    again = cross_validated_rules(gold, probabilities, rules, folds=4, repeats=2, min_support=5)
+    pd.testing.assert_frame_equal(table, again)
+    with pytest.raises(ValueError, match="folds"):
+        cross_validated_rules(gold[:3], probabilities[:3], rules, folds=4)
+
+
+def test_a_run_can_choose_its_threshold_rule():
+    from meme_keras.training.classifier_run import tune
+    from meme_keras.training.config import make_config
+
+    gold, probabilities = calibrated_mismatch(n=150)
+    config = make_config({"thresholds": {"select_rule": {"micro_tolerance": 0.0, "repeats": 2}}})
+    tuned, table = tune(config, gold, probabilities, ["a", "b", "c"])
+    chosen = table.loc[table["chosen"], "rule"].item()
+    assert chosen == table.loc[table["micro_f1"].idxmax(), "rule"]
+    assert tuned.mode == chosen.split(",")[0].replace(" ", "_")
+    fixed, no_table = tune(make_config(), gold, probabilities, ["a", "b", "c"])
+    assert no_table is None and fixed.mode == "global" and fixed.objective == "micro"

@@ -24,7 +24,14 @@ from meme_keras.evaluation.multilabel_f1 import (
     top_k_constant_prediction,
 )
 from meme_keras.evaluation.technique_predictions import write_technique_predictions
-from meme_keras.thresholds import plot_threshold_sweep, tune_thresholds, write_sweep
+from meme_keras.thresholds import (
+    CANDIDATE_RULES,
+    choose_rule,
+    cross_validated_rules,
+    plot_threshold_sweep,
+    tune_thresholds,
+    write_sweep,
+)
 from meme_keras.training.cross_validation import cross_validate
 from meme_keras.training.distribution import make_strategy, seed_everything
 from meme_keras.training.feature_sets import (
@@ -79,17 +86,36 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
 
 
 def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
+    """Thresholds tuned on (gold, probabilities), and the table of candidate rules when the
+    rule itself is chosen (`thresholds.select_rule`), else None."""
     settings = config["thresholds"]
-    return tune_thresholds(
+    rule = {key: settings[key] for key in ("mode", "objective", "macro_weight")}
+    table = None
+    if settings["select_rule"]:
+        selection = {"micro_tolerance": 0.005, "folds": 5, "repeats": 5, **settings["select_rule"]}
+        table = cross_validated_rules(
+            gold.astype(np.int32),
+            probabilities,
+            CANDIDATE_RULES,
+            folds=selection["folds"],
+            repeats=selection["repeats"],
+            seed=config["seed"],
+            min_labels_per_meme=settings["min_labels_per_meme"],
+            min_support=settings["min_support"],
+        )
+        chosen = choose_rule(table, selection["micro_tolerance"])
+        table["chosen"] = table["rule"] == chosen
+        rule = CANDIDATE_RULES[chosen]
+        log.info("threshold rule chosen by cross-validation on the tuning rows: %s", chosen)
+    tuned = tune_thresholds(
         gold.astype(np.int32),
         probabilities,
-        mode=settings["mode"],
-        objective=settings["objective"],
-        macro_weight=settings["macro_weight"],
+        **rule,
         min_support=settings["min_support"],
         min_labels_per_meme=settings["min_labels_per_meme"],
         techniques=techniques,
     )
+    return tuned, table
 
 
 RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
@@ -120,13 +146,15 @@ def run_classifier(
         model, tuning_set, tuning_probabilities = train_and_tune(
             config, sets, techniques, output_dir / "logs", verbose
         )
-    tuned = tune(config, tuning_set.labels, tuning_probabilities, techniques)
+    tuned, rules = tune(config, tuning_set.labels, tuning_probabilities, techniques)
     test_probabilities = predict_probabilities(model, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
 
     tuned.to_json(output_dir / "thresholds.json")
     write_sweep(tuned.sweep, output_dir / "threshold_sweep.csv")
+    if rules is not None:
+        rules.to_csv(output_dir / "threshold_rules.csv", index=False)
     plot_threshold_sweep(
         tuned.sweep,
         output_dir / "threshold_sweep.png",
@@ -152,7 +180,12 @@ def run_classifier(
     )
     metrics = {
         "model": config["model"]["type"],
-        "thresholds": {"mode": tuned.mode, "global": tuned.global_threshold},
+        "thresholds": {
+            "mode": tuned.mode,
+            "objective": tuned.objective,
+            "macro_weight": tuned.macro_weight,
+            "global": tuned.global_threshold,
+        },
         "tuned_on": config["thresholds"]["tune_on"],
         "out_of_fold": tuned.metrics,
         "test": multilabel_scores(test_gold, test_decisions),

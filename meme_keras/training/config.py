@@ -39,6 +39,10 @@ DEFAULT_CONFIG = {
         "macro_weight": 0.0,
         "min_support": 10,
         "min_labels_per_meme": 1,
+        # When set, the rule (mode, objective, macro_weight) is not taken from above but chosen
+        # among thresholds.CANDIDATE_RULES by cross-validation over the tuning rows: the best
+        # macro-F1 among rules within `micro_tolerance` of the best micro-F1.
+        "select_rule": None,  # or {"micro_tolerance": 0.005, "folds": 5, "repeats": 5}
     },
     "strategy": "default",  # or "mirrored"
 }
