@@ -17,7 +17,6 @@ Usage: python experiments/report_appendices.py [--appendix 1 2 3]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -90,10 +89,9 @@ def comparison(appendix: int, runs: dict[str, str], stem: str) -> None:
 
 def appendix_3() -> None:
     run = RUNS / "main"
-    metrics_of("main")
+    chosen = metrics_of("main")["thresholds"]["global"]
     shutil.copy(run / "threshold_sweep.png", ASSETS / "appendix3_threshold_sweep.png")
     sweep = pd.read_csv(run / "threshold_sweep.csv")
-    chosen = json.loads((run / "metrics.json").read_text())["thresholds"]["global"]
     rows = sweep[sweep["threshold"].round(2).isin([0.2, 0.25, 0.28, 0.3, 0.35, 0.4, 0.5, chosen])]
     write_table(rows.to_dict("records"), "appendix3_threshold_sweep")
 

@@ -74,7 +74,6 @@ QUICK = {
     "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
 }
 SPLITS = ("train", "dev", "test")
-RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
 # The meme-level reference classifier: Dense(K, sigmoid) on mean-pooled frozen features.
 CLASSIFIER = {"learning_rate": 5e-3, "epochs": 60, "batch_size": 64}
 
@@ -265,7 +264,7 @@ def run_spans(
         data_files,
         extra_files=[Path(__file__)],
     )
-    if reuse_finished and (metrics := finished_metrics(output_dir, key, RUN_FILES)) is not None:
+    if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with these settings, data and code; reusing it", output_dir)
         return metrics
     forget_finished(output_dir)

@@ -118,9 +118,6 @@ def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
     return tuned, table
 
 
-RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
-
-
 def run_classifier(
     config: dict, output_dir: str | Path, verbose: int = 0, reuse_finished: bool = False
 ) -> dict:
@@ -135,7 +132,7 @@ def run_classifier(
     data_dir = Path(config["data_dir"] or default_data_dir())
     data_files = [data_dir / SPLIT_FILES[(3, split)] for split in ("train", "dev", "test")]
     key = run_key(config, data_files)
-    if reuse_finished and (metrics := finished_metrics(output_dir, key, RUN_FILES)) is not None:
+    if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
         return metrics
     forget_finished(output_dir)

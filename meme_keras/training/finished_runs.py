@@ -14,9 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from meme_keras.atomic_files import write_json_atomically
-from meme_keras.training.provenance import package_versions
+from meme_keras.training.provenance import file_checksums, package_versions
 
 KEY_FILE = "run_key.json"
+# What a finished run folder must hold to be reused (besides metrics.json and the key).
+RUN_FILES = ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,14 +38,16 @@ def run_key(config: dict, data_files: Iterable[str | Path], extra_files=()) -> s
     """The key of a run of `config` on `data_files` with this code and these packages."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for path in data_files:
-        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    for checksum in file_checksums(data_files).values():
+        digest.update(checksum.encode())
     digest.update(json.dumps(package_versions(), sort_keys=True).encode())
     digest.update(source_fingerprint(extra_files).encode())
     return digest.hexdigest()
 
 
-def finished_metrics(output_dir: str | Path, key: str, required: Iterable[str]) -> dict | None:
+def finished_metrics(
+    output_dir: str | Path, key: str, required: Iterable[str] = RUN_FILES
+) -> dict | None:
     """The run's `metrics.json` if the run in `output_dir` finished under `key` and all of
     `required` is there; else None (train it)."""
     output_dir = Path(output_dir)
