@@ -40,7 +40,13 @@ class TechniquePredictor:
         if self._backbones is None:
             self._backbones = load_frozen_backbones(self.config)
         chunks = feature_set_chunks(
-            memes, self.techniques, self.config, chunk_size, self._backbones, **feature_options
+            memes,
+            self.techniques,
+            self.config,
+            chunk_size,
+            self._backbones,
+            cut_features=False,
+            **feature_options,
         )
         parts = [predict_probabilities(self.model, chunk, self.config) for chunk in chunks]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.techniques)), "float32")

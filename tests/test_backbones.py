@@ -12,7 +12,11 @@ import pytest
 import sentencepiece
 
 from meme_keras.backbones.features import encode_texts, text_inputs
-from meme_keras.backbones.image_backbones import load_image_backbone
+from meme_keras.backbones.image_backbones import (
+    IMAGE_BACKBONES,
+    load_image_backbone,
+    split_image_backbone,
+)
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.meme import Meme
@@ -40,6 +44,27 @@ def test_resnet50_builds_with_caffe_preprocessing_and_saves(tmp_path):
     model.save(tmp_path / "resnet.keras")
     reloaded = keras.saving.load_model(tmp_path / "resnet.keras")
     assert np.allclose(reloaded.predict(images, verbose=0), grid, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_BACKBONES))
+def test_split_image_backbone_top_of_bottom_is_the_backbone(name):
+    model = load_image_backbone(name, weights=None, image_size=64)
+    bottom, top = split_image_backbone(model, IMAGE_BACKBONES[name].top_from)
+    images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    whole = model.predict(images, verbose=0)
+    assert np.allclose(top.predict(bottom.predict(images, verbose=0), verbose=0), whole, atol=1e-4)
+    # The top is the backbone's last layers, shared: a fraction of its weights.
+    assert 0 < top.count_params() < model.count_params() / 3
+    assert top.layers[-1] is model.layers[-1]
+
+
+def test_split_image_backbone_names_a_missing_or_bypassed_layer():
+    model = load_image_backbone("efficientnet_lite0", weights=None, image_size=64)
+    with pytest.raises(ValueError, match="has no layer 'no_such_layer'"):
+        split_image_backbone(model, "no_such_layer")
+    # Inside a residual block, the skip connection bypasses the cut.
+    with pytest.raises(ValueError, match="cannot cut image backbone"):
+        split_image_backbone(model, "blocks_14_bn0")
 
 
 def test_unknown_backbone_and_missing_weights_give_clear_errors(tmp_path):

@@ -14,7 +14,7 @@ from meme_keras.data.corpus import load_split
 from meme_keras.predictor import TechniquePredictor
 from meme_keras.training.classifier_run import run_classifier
 from meme_keras.training.config import make_config
-from meme_keras.training.fine_tuning import model_live_parts, stage_parts
+from meme_keras.training.fine_tuning import all_trained_parts, model_live_parts, stage_parts
 
 TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 
@@ -62,6 +62,60 @@ def test_text_stage_changes_the_backbone_and_the_run_reloads(tiny_corpus, tmp_pa
     (tuned,) = [layer for layer in predictor.model.layers if type(layer) is type(pretrained)]
     pairs = zip(pretrained.get_weights(), tuned.get_weights(), strict=True)
     assert any(not np.allclose(a, b) for a, b in pairs)
+
+
+def test_image_top_stage_trains_only_the_top_on_cached_activations(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    from meme_keras.backbones.image_backbones import load_image_backbone
+
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
+    config = tiny_config(
+        tiny_corpus,
+        stages=[
+            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+            {"name": "image_top", "train": ["image_top"], "epochs": 2, "learning_rate": 1e-3},
+            # A text stage after it runs the tuned top, frozen, on the cut activations.
+            {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-3},
+        ],
+    )
+    run_classifier(config, tmp_path / "run")
+    predictor = TechniquePredictor(tmp_path / "run")
+    # The trained model takes raw images: the predictor and export need no cut activations.
+    assert model_live_parts(predictor.model) == {"text", "image"}
+    memes = load_split("test", 3, tiny_corpus)
+    probabilities = predictor.probabilities(memes)
+    assert np.allclose(
+        probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
+    )
+    pretrained = load_image_backbone("efficientnet_lite0")
+    (tuned,) = [layer for layer in predictor.model.layers if layer.name == pretrained.name]
+    changed = {
+        layer.name
+        for layer in pretrained.layers
+        for a, b in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights(), strict=True)
+        if not np.allclose(a, b)
+    }
+    # Only the last block's and the head's convolutions moved; BatchNorm statistics did not.
+    assert changed and changed <= {
+        "blocks_15_expand_conv",
+        "blocks_15_depthwise_conv",
+        "blocks_15_project_conv",
+        "conv_head",
+    }
+
+
+def test_image_and_image_top_stages_do_not_mix(tiny_corpus):
+    config = tiny_config(
+        tiny_corpus,
+        stages=[
+            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+            {"name": "top", "train": ["image_top"], "epochs": 1, "learning_rate": 1e-4},
+            {"name": "image", "train": ["image"], "epochs": 1, "learning_rate": 1e-4},
+        ],
+    )
+    with pytest.raises(ValueError, match="whole image backbone or its top, not both"):
+        all_trained_parts(config)
 
 
 MIRRORED_SCRIPT = textwrap.dedent(

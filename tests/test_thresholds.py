@@ -170,3 +170,13 @@ def test_a_run_can_choose_its_threshold_rule():
     assert tuned.mode == chosen.split(",")[0].replace(" ", "_")
     fixed, no_table = tune(make_config(), gold, probabilities, ["a", "b", "c"])
     assert no_table is None and fixed.mode == "global" and fixed.objective == "micro"
+
+
+def test_unknown_rule_selection_keys_fail_before_training(tmp_path):
+    from meme_keras.training.classifier_run import run_classifier
+    from meme_keras.training.config import make_config
+
+    config = make_config({"thresholds": {"select_rule": {"micro_tolerence": 0.01}}})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['micro_tolerence'\]"):
+        run_classifier(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -22,7 +22,11 @@ from meme_keras.backbones.feature_cache import (
     fingerprint,
     weights_fingerprint,
 )
-from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.image_backbones import (
+    image_backbone_spec,
+    load_image_backbone,
+    split_image_backbone,
+)
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.image_pipeline import IMAGE_PREPROCESSING, image_dataset
@@ -46,29 +50,38 @@ def image_features(
     cache_dir: Path | None = DEFAULT_CACHE,
     model: keras.Model | None = None,
     verbose: int = 0,
+    cut: str | None = None,
 ) -> np.ndarray:
-    """[memes, grid cells, channels] float32 features of each meme's image."""
+    """[memes, grid cells, channels] float32 features of each meme's image.
+
+    `cut`: a layer of the backbone; its output is returned instead of the backbone's (the
+    input of the top an `image_top` stage fine-tunes, see `split_image_backbone`).
+    """
     image_size = image_size or image_backbone_spec(backbone).image_size
     model = model or load_image_backbone(backbone, weights, image_size)
+    if cut is not None:
+        model, _ = split_image_backbone(model, cut)
     paths = [str(meme.image_path) for meme in memes]
     key = fingerprint(
         "image",
         backbone,
         image_size,
         IMAGE_PREPROCESSING,
+        *([] if cut is None else [cut]),  # (keys of whole-backbone features stay as they were)
         weights_fingerprint(model),
         file_fingerprint(paths),
     )
+    name = backbone if cut is None else f"{backbone}-{cut}"
 
     def compute():
-        log.info("extracting %s features of %d images", backbone, len(paths))
+        log.info("extracting %s features of %d images", name, len(paths))
         return {
             "features": grid_features(
                 model, image_dataset(paths, image_size, batch_size), len(paths)
             )
         }
 
-    return cached(f"image-{backbone}-{image_size}", key, compute, _cache_dir(cache_dir))["features"]
+    return cached(f"image-{name}-{image_size}", key, compute, _cache_dir(cache_dir))["features"]
 
 
 def grid_features(model: keras.Model, batches: tf.data.Dataset, count: int) -> np.ndarray:

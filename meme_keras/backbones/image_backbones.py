@@ -19,13 +19,15 @@ from meme_keras.backbones.efficientnet_lite import efficientnet_lite0
 def _resnet50(weights: str | None, image_size: int) -> keras.Model:
     # keras.applications downloads "imagenet" weights when online; a local .h5/.weights.h5 path
     # (e.g. resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) works offline.
+    # Built on the preprocessed pixels (`input_tensor`), so the model is one flat graph whose
+    # inner layers can be cut at (`split_image_backbone`).
     pixels = keras.Input((image_size, image_size, 3), name="images")
     resnet = keras.applications.ResNet50(
-        include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+        include_top=False,
+        weights=weights,
+        input_tensor=CaffePreprocessing(name="caffe_preprocessing")(pixels),
     )
-    return keras.Model(
-        pixels, resnet(CaffePreprocessing(name="caffe_preprocessing")(pixels)), name="resnet50"
-    )
+    return keras.Model(pixels, resnet.output, name="resnet50")
 
 
 def _efficientnet_lite0(weights: str | None, image_size: int) -> keras.Model:
@@ -34,17 +36,23 @@ def _efficientnet_lite0(weights: str | None, image_size: int) -> keras.Model:
 
 @dataclass(frozen=True)
 class ImageBackboneSpec:
-    """An image backbone: its builder, native input size and feature-grid width."""
+    """An image backbone: its builder, native input size, feature-grid width, and the layer
+    whose output starts its top (what an `image_top` stage fine-tunes): the last stage's
+    final block for EfficientNet-Lite0 (7x7 grid, about 1.0M of 3.4M weights), the last
+    residual block for ResNet50 (about 4.5M of 23.6M)."""
 
     name: str
     build: Callable[[str | None, int], keras.Model]
     image_size: int
     channels: int
+    top_from: str
 
 
 IMAGE_BACKBONES = {
-    "efficientnet_lite0": ImageBackboneSpec("efficientnet_lite0", _efficientnet_lite0, 224, 1280),
-    "resnet50": ImageBackboneSpec("resnet50", _resnet50, 224, 2048),
+    "efficientnet_lite0": ImageBackboneSpec(
+        "efficientnet_lite0", _efficientnet_lite0, 224, 1280, "blocks_14_add"
+    ),
+    "resnet50": ImageBackboneSpec("resnet50", _resnet50, 224, 2048, "conv5_block2_out"),
 }
 
 
@@ -68,3 +76,24 @@ def load_image_backbone(
             f"cannot load image backbone {name!r} with weights {weights!r} "
             f"({type(error).__name__}: {error})"
         ) from error
+
+
+def split_image_backbone(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:
+    """`(bottom, top)` with `top(bottom(x)) == model(x)`, cut at `layer_name`'s output.
+
+    Both share `model`'s layers, so training `top` trains `model` in place. Caching the
+    bottom's output once lets a fine-tuning stage train the top without decoding an image
+    or running the bottom again.
+    """
+    try:
+        cut = model.get_layer(layer_name).output
+    except ValueError:
+        raise ValueError(f"image backbone {model.name!r} has no layer {layer_name!r}") from None
+    try:
+        top = keras.Model(cut, model.output, name=f"{model.name}_top")
+    except ValueError as error:
+        raise ValueError(
+            f"cannot cut image backbone {model.name!r} at {layer_name!r}: a path to the output "
+            f"bypasses it ({error})"
+        ) from None
+    return keras.Model(model.input, cut, name=f"{model.name}_bottom"), top

@@ -85,14 +85,35 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
 
 
+RULE_SELECTION_DEFAULTS = {"micro_tolerance": 0.005, "folds": 5, "repeats": 5}
+
+
+def rule_selection(config: dict) -> dict | None:
+    """`thresholds.select_rule` over its defaults (None when the rule is fixed); unknown keys
+    are errors, raised before any training (the config merge cannot check a dict whose
+    default is None)."""
+    selection = config["thresholds"]["select_rule"]
+    if not selection:
+        return None
+    if not isinstance(selection, dict):
+        raise ValueError("thresholds.select_rule must be a mapping or null")
+    unknown = sorted(set(selection) - set(RULE_SELECTION_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"thresholds.select_rule: unknown key(s) {unknown}; "
+            f"known: {sorted(RULE_SELECTION_DEFAULTS)}"
+        )
+    return {**RULE_SELECTION_DEFAULTS, **selection}
+
+
 def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
     """Thresholds tuned on (gold, probabilities), and the table of candidate rules when the
     rule itself is chosen (`thresholds.select_rule`), else None."""
     settings = config["thresholds"]
     rule = {key: settings[key] for key in ("mode", "objective", "macro_weight")}
     table = None
-    if settings["select_rule"]:
-        selection = {"micro_tolerance": 0.005, "folds": 5, "repeats": 5, **settings["select_rule"]}
+    selection = rule_selection(config)
+    if selection is not None:
         table = cross_validated_rules(
             gold.astype(np.int32),
             probabilities,
@@ -135,6 +156,7 @@ def run_classifier(
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
         return metrics
+    rule_selection(config)  # a config error, before hours of training
     forget_finished(output_dir)
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, "multimodal")

@@ -12,7 +12,13 @@ DEFAULT_CONFIG = {
     "name": "main",
     "seed": 42,
     "data_dir": None,
-    "image_backbone": {"name": "efficientnet_lite0", "weights": "imagenet", "image_size": None},
+    "image_backbone": {
+        "name": "efficientnet_lite0",
+        "weights": "imagenet",
+        "image_size": None,
+        # Where an `image_top` stage cuts the backbone (None: the backbone's own `top_from`).
+        "top_from": None,
+    },
     "text_backbone": {"name": "all_minilm_l6_v2", "preset": None, "sequence_length": 128},
     "model": {
         "type": "fusion",  # "fusion" (proposed) or "baseline_concat"
@@ -24,8 +30,9 @@ DEFAULT_CONFIG = {
     },
     "loss": {"type": "bce", "label_smoothing": 0.1, "alpha": 1.0, "gamma": 2.0},
     "batch_size": 16,
-    # Staged fine-tuning: each stage names what is trainable besides the head.
-    # "frozen" trains the head on cached features.
+    # Staged fine-tuning: each stage names what is trainable besides the head: [] ("frozen",
+    # the head on cached features), "text", "image" (the whole image backbone, on decoded
+    # images) or "image_top" (its top only, on cached activations of the layer it starts at).
     "stages": [{"name": "frozen", "train": [], "epochs": 40, "learning_rate": 5e-5}],
     "early_stopping_patience": 8,
     # Each fit backs up every epoch (keras.callbacks.BackupAndRestore) so a killed run resumes.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from meme_keras.backbones.features import DEFAULT_CACHE, image_features, text_features
-from meme_keras.backbones.image_backbones import load_image_backbone
+from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.meme import Meme
 from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
@@ -22,6 +22,9 @@ class FeatureSet:
     image_features: np.ndarray  # [n, cells, channels]
     labels: np.ndarray  # [n, techniques] multi-hot
     token_ids: np.ndarray | None = None  # [n, length], for fine-tuning the text backbone
+    # [n, cells, channels] activations where the image backbone's top starts, for
+    # fine-tuning that top (`image_top` stages)
+    image_cut_features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.memes)
@@ -42,6 +45,7 @@ class FeatureSet:
             self.image_features[indices],
             self.labels[indices],
             None if self.token_ids is None else self.token_ids[indices],
+            None if self.image_cut_features is None else self.image_cut_features[indices],
         )
 
     @staticmethod
@@ -63,6 +67,9 @@ class FeatureSet:
             None
             if any(part.token_ids is None for part in parts)
             else np.concatenate([pad(part.token_ids) for part in parts]),
+            None
+            if any(part.image_cut_features is None for part in parts)
+            else np.concatenate([part.image_cut_features for part in parts]),
         )
 
 
@@ -73,12 +80,15 @@ def build_feature_set(
     cache_dir=DEFAULT_CACHE,
     image_model=None,
     text_model=None,
+    cut_features: bool = True,
     **kwargs,
 ) -> FeatureSet:
     """Features of `memes` for the configured backbones (cached on disk between runs).
 
     `cache_dir`: as in `image_features`/`text_features` (None: no caching).
     `image_model` / `text_model`: already loaded backbones, to load them once for many sets.
+    `cut_features`: also the activations an `image_top` stage trains on, when the config has
+    one (training needs them; predicting with the trained model does not).
     """
     image = config["image_backbone"]
     text = config["text_backbone"]
@@ -100,6 +110,19 @@ def build_feature_set(
         cache_dir=cache_dir,
         **kwargs,
     )
+    top_from = image_top_layer(config) if cut_features else None
+    cut_grid = None
+    if top_from is not None:
+        cut_grid = image_features(
+            memes,
+            image["name"],
+            image["weights"],
+            image["image_size"],
+            model=image_model,
+            cache_dir=cache_dir,
+            cut=top_from,
+            **kwargs,
+        )
     # Positions past the longest text are padding in every meme: dropping them saves time.
     length = max(int(tokens["padding_mask"].sum(axis=1).max()), 1)
     return FeatureSet(
@@ -109,7 +132,17 @@ def build_feature_set(
         grid,
         labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
         tokens["token_ids"][:, :length],
+        cut_grid,
     )
+
+
+def image_top_layer(config: dict) -> str | None:
+    """The layer an `image_top` stage of `config` cuts the image backbone at; None if none
+    of its stages trains the image backbone's top."""
+    if not any("image_top" in stage.get("train", []) for stage in config["stages"]):
+        return None
+    image = config["image_backbone"]
+    return image["top_from"] or image_backbone_spec(image["name"]).top_from
 
 
 def load_frozen_backbones(config: dict) -> dict:

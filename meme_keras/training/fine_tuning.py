@@ -3,7 +3,13 @@
 A stage is `{"name", "train": [], ["text"], ["image"] or ["text", "image"], "epochs",
 "learning_rate"}`. Frozen stages train the head on cached features (fast); the others put the
 live backbones under the head (`compose_classifier`) and feed token ids and/or decoded images,
-keeping cached features for the part that stays frozen.
+keeping cached features for the part that is still as pretrained.
+
+`"image_top"` instead of `"image"` fine-tunes only the image backbone's top (its last block and
+head convolution, `ImageBackboneSpec.top_from`) on cached activations of the layer it starts
+at: no image is decoded and the bottom never runs, so it costs about as much as a frozen stage.
+Its BatchNormalization layers stay in inference mode (the usual fine-tuning practice; batches of
+16 memes give poor batch statistics). The trained model takes raw images as usual.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.image_backbones import (
+    image_backbone_spec,
+    load_image_backbone,
+    split_image_backbone,
+)
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.models.meme_classifier import compose_classifier
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
-from meme_keras.training.feature_sets import FeatureSet
+from meme_keras.training.feature_sets import FeatureSet, image_top_layer
 from meme_keras.training.head_training import compile_model, fit_head
 from meme_keras.training.length_bucketed_batches import predict_features
 
 AUTOTUNE = tf.data.AUTOTUNE
-STAGE_PARTS = frozenset({"text", "image"})
+STAGE_PARTS = frozenset({"text", "image", "image_top"})
 TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
 LENGTH_BUCKETS = [16, 24, 32, 48, 64, 96]
 
@@ -55,6 +65,8 @@ def classifier_dataset(
     callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
     """
     inputs = {"padding_mask": features.padding_mask}
+    if "image" in live and "image_top" in live:
+        raise ValueError("feed raw images or cut image activations, not both")
     if "text" in live:
         if features.token_ids is None:
             raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
@@ -64,6 +76,13 @@ def classifier_dataset(
         inputs["text_features"] = features.text_features
     if "image" in live:
         inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
+    elif "image_top" in live:
+        if features.image_cut_features is None:
+            raise ValueError(
+                "fine-tuning the image backbone's top needs its cut activations in the feature "
+                "set (build_feature_set computes them when a stage trains 'image_top')"
+            )
+        inputs["image_cut_features"] = features.image_cut_features
     else:
         inputs["image_features"] = features.image_features
     tensors = (inputs, features.labels) if with_labels else (inputs,)
@@ -112,13 +131,25 @@ class LiveBackbones:
         image, text = config["image_backbone"], config["text_backbone"]
         self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
         self.text = load_text_backbone(text["name"], text["preset"]) if "text" in parts else None
-        self.image = (
-            load_image_backbone(image["name"], image["weights"], self.image_size)
-            if "image" in parts
-            else None
-        )
+        self.image = self.image_top = None
+        if parts & {"image", "image_top"}:
+            self.image = load_image_backbone(image["name"], image["weights"], self.image_size)
+        if "image_top" in parts:
+            _, self.image_top = split_image_backbone(self.image, image_top_layer(config))
 
-    def compose(self, head: keras.Model, live: frozenset[str], features: FeatureSet) -> keras.Model:
+    def compose(
+        self,
+        head: keras.Model,
+        live: frozenset[str],
+        features: FeatureSet,
+        used: frozenset[str] | None = None,
+    ) -> keras.Model:
+        """`head` under the `used` backbones (default: every loaded one; "image_top" feeds cut
+        activations to the image backbone's top), training those in `live`."""
+        if used is None:
+            used = frozenset(
+                part for part, backbone in (("text", self.text), ("image", self.image)) if backbone
+            )
         if self.text is not None:
             self.text.trainable = "text" in live
             for layer in self.text.layers:
@@ -127,19 +158,31 @@ class LiveBackbones:
                     layer.trainable = False
         if self.image is not None:
             self.image.trainable = "image" in live
+        if self.image_top is not None:
+            # Layer by layer: a model cut from an inner tensor does not pass `trainable` on to
+            # its layers (they are the backbone's, which tracks them).
+            self.image_top.trainable = "image_top" in live
+            for layer in self.image_top.layers:
+                layer.trainable = "image_top" in live and not isinstance(
+                    layer, keras.layers.BatchNormalization
+                )
         return compose_classifier(
             head,
-            text_backbone=self.text,
-            image_backbone=self.image,
+            text_backbone=self.text if "text" in used else None,
+            image_backbone=self.image if "image" in used else None,
             text_width=features.text_features.shape[-1],
             image_shape=features.image_features.shape[1:],
+            image_top=self.image_top if "image_top" in used else None,
             # Unique per head, so fold models can be averaged into one model.
             name=f"{head.name}_with_backbones",
         )
 
 
 def all_trained_parts(config: dict) -> frozenset[str]:
-    return frozenset().union(*(stage_parts(stage) for stage in config["stages"]))
+    parts = frozenset().union(*(stage_parts(stage) for stage in config["stages"]))
+    if {"image", "image_top"} <= parts:
+        raise ValueError("stages may fine-tune the whole image backbone or its top, not both")
+    return parts
 
 
 def train_stages(
@@ -154,11 +197,13 @@ def train_stages(
     """Runs every configured stage; returns the model to predict with.
 
     The result is the head alone when no stage trains a backbone, else the head composed with
-    every backbone that some stage trained (they differ from the cached ones now).
+    every backbone that some stage trained (they differ from the cached ones now). A stage
+    runs the backbones it trains and those trained before it; the others stay cached features.
     """
     parts = all_trained_parts(config)
     backbones = LiveBackbones(config, parts) if parts else None
     head = None
+    trained = frozenset()
     for index, stage in enumerate(config["stages"]):
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
@@ -169,13 +214,14 @@ def train_stages(
             continue
         if head is None:
             raise ValueError("the first stage must train the head on frozen features")
-        model = backbones.compose(head, live, train)
+        used = trained | live
+        model = backbones.compose(head, live, train, used)
         compile_model(model, config, stage["learning_rate"])
         clock = EpochClock()
         model.fit(
             classifier_dataset(
                 train,
-                parts,
+                used,
                 backbones.image_size,
                 config["batch_size"],
                 shuffle=True,
@@ -184,12 +230,13 @@ def train_stages(
             ),
             validation_data=None
             if validation is None
-            else classifier_dataset(validation, parts, backbones.image_size, 32),
+            else classifier_dataset(validation, used, backbones.image_size, 32),
             epochs=stage["epochs"],
             shuffle=False,  # the dataset shuffles itself
             callbacks=stage_callbacks(config, stage, stage_log, validation is not None, clock),
             verbose=verbose,
         )
+        trained = used
     if not parts:
         return head
     return backbones.compose(head, frozenset(), train)
