@@ -1,6 +1,6 @@
 """`make reproduce`: both tasks end to end on the offline default backbones.
 
-Main task: the proposed fusion model (text backbone fine-tuned), the linear probe and the
+Main task: the proposed fusion model (image top, then text, fine-tuned), the linear probe and the
 constant top-3 reference, each tuned on train+dev folds and scored once on test.
 Enhancement: `experiments/spans.py`.
 Writes `assets/main_results.md` and prints the tables. A run that already finished with the same
@@ -83,7 +83,7 @@ def main() -> None:
         reuse_finished=reuse,
     )
     rows = [
-        ("proposed: transformer fusion, MiniLM fine-tuned (ours)", main_metrics),
+        ("proposed: transformer fusion, EfficientNet top + MiniLM fine-tuned (ours)", main_metrics),
         ("linear probe on frozen pooled features (ours)", probe_metrics),
         ("constant: 3 most frequent labels", {"test": constant_top_k_scores(main_config, 3)}),
         ("report: fusion, ResNet50 + ALBERT-large, fine-tuned text", {"test": REPORT}),
