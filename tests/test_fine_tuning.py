@@ -81,7 +81,8 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
     )
     run_classifier(config, tmp_path / "run")
     predictor = TechniquePredictor(tmp_path / "run")
-    # The trained model takes raw images: the predictor and export need no cut activations.
+    # The saved model takes raw images (one pretrained bottom under the tuned top): the
+    # predictor and export need no cut activations.
     assert model_live_parts(predictor.model) == {"text", "image"}
     memes = load_split("test", 3, tiny_corpus)
     probabilities = predictor.probabilities(memes)
@@ -89,11 +90,15 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
         probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
     )
     pretrained = load_image_backbone("efficientnet_lite0")
-    (tuned,) = [layer for layer in predictor.model.layers if layer.name == pretrained.name]
+    (tuned_top,) = nested_layers(predictor.model, "efficientnet_lite0_top")
+    (bottom,) = nested_layers(predictor.model, "efficientnet_lite0_bottom")
     changed = {
         layer.name
-        for layer in pretrained.layers
-        for a, b in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights(), strict=True)
+        for layer in tuned_top.layers + bottom.layers
+        if layer.weights
+        for a, b in zip(
+            layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True
+        )
         if not np.allclose(a, b)
     }
     # Only the last block's and the head's convolutions moved; BatchNorm statistics did not.
@@ -103,6 +108,28 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
         "blocks_15_project_conv",
         "conv_head",
     }
+    # The SavedModel on raw inputs carries the bottom and the tuned top.
+    import tensorflow as tf
+
+    from meme_keras.export.saved_model import export_run
+
+    served = tf.saved_model.load(str(export_run(tmp_path / "run", tmp_path / "saved_model")))
+    outputs = served.signatures["serving_default"](
+        image_bytes=tf.constant([meme.image_path.read_bytes() for meme in memes]),
+        text=tf.constant([meme.text for meme in memes]),
+    )
+    assert np.allclose(outputs["probabilities"].numpy(), probabilities, atol=1e-4)
+
+
+def nested_layers(model, name):
+    """Layers called `name` anywhere inside `model` (models nest as layers)."""
+    found = []
+    for layer in model.layers:
+        if layer.name == name:
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found.extend(nested_layers(layer, name))
+    return found
 
 
 def test_image_and_image_top_stages_do_not_mix(tiny_corpus):

@@ -39,7 +39,11 @@ from meme_keras.training.feature_sets import (
     build_feature_set,
     load_frozen_backbones,
 )
-from meme_keras.training.fine_tuning import predict_probabilities, train_stages
+from meme_keras.training.fine_tuning import (
+    predict_probabilities,
+    train_stages,
+    with_image_bottom,
+)
 from meme_keras.training.finished_runs import (
     finished_metrics,
     forget_finished,
@@ -166,6 +170,7 @@ def run_classifier(
             config, sets, techniques, output_dir / "logs", verbose
         )
     tuned, rules = tune(config, tuning_set.labels, tuning_probabilities, techniques)
+    model = with_image_bottom(model, config)  # the saved model takes raw images
     test_probabilities = predict_probabilities(model, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)

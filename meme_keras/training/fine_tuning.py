@@ -9,7 +9,9 @@ keeping cached features for the part that is still as pretrained.
 head convolution, `ImageBackboneSpec.top_from`) on cached activations of the layer it starts
 at: no image is decoded and the bottom never runs, so it costs about as much as a frozen stage.
 Its BatchNormalization layers stay in inference mode (the usual fine-tuning practice; batches of
-16 memes give poor batch statistics). The trained model takes raw images as usual.
+16 memes give poor batch statistics). Such a model takes the cut activations, which the
+training sets carry; `with_image_bottom` puts one pretrained bottom under it (under all fold
+models at once, after averaging) so that the saved model takes raw images.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from meme_keras.backbones.image_backbones import (
 )
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.models.flatten_grid import FlattenGrid
 from meme_keras.models.meme_classifier import compose_classifier
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
 from meme_keras.training.feature_sets import FeatureSet, image_top_layer
@@ -239,14 +242,48 @@ def train_stages(
         trained = used
     if not parts:
         return head
-    return backbones.compose(head, frozenset(), train)
+    return backbones.compose(head, frozenset(), train, used=parts)
+
+
+def with_image_bottom(model: keras.Model, config: dict) -> keras.Model:
+    """`model` on raw images when it takes cut image activations (`image_top` runs): the
+    pretrained bottom of the image backbone, which no stage trains, computes them. Fold models
+    averaged into one share this single bottom, so an image goes through it once."""
+    if "image_cut_features" not in model_inputs(model):
+        return model
+    image = config["image_backbone"]
+    image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+    backbone = load_image_backbone(image["name"], image["weights"], image_size)
+    bottom, _ = split_image_backbone(backbone, image_top_layer(config))
+    bottom.trainable = False
+    inputs = {
+        name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
+        for name, tensor in model.input.items()
+        if name != "image_cut_features"
+    }
+    inputs["images"] = keras.Input((image_size, image_size, 3), name="images")
+    cut = FlattenGrid(name="flatten_cut_grid")(bottom(inputs["images"]))
+    features = {name: tensor for name, tensor in inputs.items() if name != "images"}
+    outputs = model({**features, "image_cut_features": cut})
+    return keras.Model(inputs, outputs, name=f"{model.name}_on_images")
+
+
+def model_inputs(model: keras.Model) -> set[str]:
+    return set(model.input) if isinstance(model.input, dict) else set()
 
 
 def model_live_parts(model: keras.Model) -> frozenset[str]:
-    """Which raw inputs a trained model takes ("text": token ids, "image": pixels)."""
-    names = set(model.input) if isinstance(model.input, dict) else set()
+    """Which inputs a trained model takes besides cached features ("text": token ids,
+    "image": pixels, "image_top": cut image activations)."""
+    names = model_inputs(model)
     return frozenset(
-        part for part, key in (("text", "token_ids"), ("image", "images")) if key in names
+        part
+        for part, key in (
+            ("text", "token_ids"),
+            ("image", "images"),
+            ("image_top", "image_cut_features"),
+        )
+        if key in names
     )
 
 
