@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -92,7 +93,8 @@ def build_feature_set(
     """
     image = config["image_backbone"]
     text = config["text_backbone"]
-    grid = image_features(
+    image_grid = functools.partial(
+        image_features,
         memes,
         image["name"],
         image["weights"],
@@ -111,28 +113,16 @@ def build_feature_set(
         **kwargs,
     )
     top_from = image_top_layer(config) if cut_features else None
-    cut_grid = None
-    if top_from is not None:
-        cut_grid = image_features(
-            memes,
-            image["name"],
-            image["weights"],
-            image["image_size"],
-            model=image_model,
-            cache_dir=cache_dir,
-            cut=top_from,
-            **kwargs,
-        )
     # Positions past the longest text are padding in every meme: dropping them saves time.
     length = max(int(tokens["padding_mask"].sum(axis=1).max()), 1)
     return FeatureSet(
         list(memes),
         tokens["features"][:, :length],
         tokens["padding_mask"][:, :length],
-        grid,
+        image_grid(),
         labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
         tokens["token_ids"][:, :length],
-        cut_grid,
+        None if top_from is None else image_grid(cut=top_from),
     )
 
 
