@@ -1,0 +1,26 @@
+"""Every shipped experiment config loads, names valid stages, and runs under its own name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meme_keras.training.classifier_run import rule_selection
+from meme_keras.training.config import load_config
+from meme_keras.training.fine_tuning import all_trained_parts
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.yaml"))
+
+
+def test_there_are_configs():
+    assert any(path.stem == "main" for path in CONFIGS)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
+def test_shipped_config_is_valid(path):
+    config = load_config(path)
+    assert config["name"] == path.stem  # runs/<name>/ is where the scripts look for it
+    all_trained_parts(config)  # raises on unknown or conflicting parts
+    rule_selection(config)  # raises on unknown keys
+    assert config["stages"][0]["train"] == [], "the first stage trains the head on features"
