@@ -408,7 +408,7 @@ def phase_train_finetune(args: dict) -> dict:
     live = frozenset({"text"})
     backbones = LiveBackbones(config, live)
     head = build_head(config, features, len(techniques))
-    model = backbones.compose(head, live, features)
+    model = backbones.compose(head, live, features, live)
     compile_model(model, config, 2e-5)
     steps = args["steps"] + 1  # the first step traces
     dataset = classifier_dataset(

@@ -204,7 +204,9 @@ def test_fold_models_with_backbones_average_into_one_model():
     for fold in range(2):
         head = fusion_head(22, 384, 1280, 49, **TINY_MODEL, name=f"fusion_fold_{fold}")
         models.append(
-            LiveBackbones(config, frozenset({"text"})).compose(head, frozenset(), features)
+            LiveBackbones(config, frozenset({"text"})).compose(
+                head, frozenset(), features, frozenset({"text"})
+            )
         )
     ensemble = average_models(models)
     inputs = {

@@ -64,6 +64,12 @@ def image_backbone_spec(name: str) -> ImageBackboneSpec:
     return IMAGE_BACKBONES[name]
 
 
+def configured_image_size(image: dict) -> int:
+    """The input size of a config's `image_backbone` section: its `image_size`, or the
+    backbone's native size when that is None."""
+    return image["image_size"] or image_backbone_spec(image["name"]).image_size
+
+
 def load_image_backbone(
     name: str, weights: str | None = "imagenet", image_size: int | None = None
 ) -> keras.Model:

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras_hub
 import tensorflow as tf
 
-from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
+from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.predictor import TechniquePredictor
@@ -45,7 +45,7 @@ class RawMemeClassifier(tf.Module):
         super().__init__(name="raw_meme_classifier")
         config = predictor.config
         image, text = config["image_backbone"], config["text_backbone"]
-        self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+        self.image_size = configured_image_size(image)
         wanted = set(predictor.model.input)
         # Cached-feature inputs are computed here by the frozen backbones; fine-tuned backbones
         # are already inside the run's model.

@@ -57,12 +57,19 @@ log = logging.getLogger(__name__)
 
 
 def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"), **kwargs):
-    """Feature sets of the splits, with each backbone loaded once for all of them."""
+    """Feature sets of the splits, with each backbone loaded once for all of them. Test gets
+    no cut image activations: only training reads them, and test is predicted by the saved
+    model on raw images."""
     data_dir = config["data_dir"] or default_data_dir()
     models = load_frozen_backbones(config)
     return {
         split: build_feature_set(
-            load_split(split, 3, data_dir), techniques, config, **models, **kwargs
+            load_split(split, 3, data_dir),
+            techniques,
+            config,
+            **models,
+            cut_features=split != "test",
+            **kwargs,
         )
         for split in splits
     }

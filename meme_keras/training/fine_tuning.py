@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from meme_keras.backbones.image_backbones import (
-    image_backbone_spec,
+    configured_image_size,
     load_image_backbone,
     split_image_backbone,
 )
@@ -132,7 +132,7 @@ class LiveBackbones:
 
     def __init__(self, config: dict, parts: frozenset[str]):
         image, text = config["image_backbone"], config["text_backbone"]
-        self.image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+        self.image_size = configured_image_size(image)
         self.text = load_text_backbone(text["name"], text["preset"]) if "text" in parts else None
         self.image = self.image_top = None
         if parts & {"image", "image_top"}:
@@ -145,14 +145,10 @@ class LiveBackbones:
         head: keras.Model,
         live: frozenset[str],
         features: FeatureSet,
-        used: frozenset[str] | None = None,
+        used: frozenset[str],
     ) -> keras.Model:
-        """`head` under the `used` backbones (default: every loaded one; "image_top" feeds cut
-        activations to the image backbone's top), training those in `live`."""
-        if used is None:
-            used = frozenset(
-                part for part, backbone in (("text", self.text), ("image", self.image)) if backbone
-            )
+        """`head` under the `used` backbones ("image_top" feeds cut activations to the image
+        backbone's top), training those in `live`."""
         if self.text is not None:
             self.text.trainable = "text" in live
             for layer in self.text.layers:
@@ -252,20 +248,19 @@ def with_image_bottom(model: keras.Model, config: dict) -> keras.Model:
     if "image_cut_features" not in model_inputs(model):
         return model
     image = config["image_backbone"]
-    image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+    image_size = configured_image_size(image)
     backbone = load_image_backbone(image["name"], image["weights"], image_size)
     bottom, _ = split_image_backbone(backbone, image_top_layer(config))
     bottom.trainable = False
-    inputs = {
+    passed_on = {
         name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
         for name, tensor in model.input.items()
         if name != "image_cut_features"
     }
-    inputs["images"] = keras.Input((image_size, image_size, 3), name="images")
-    cut = FlattenGrid(name="flatten_cut_grid")(bottom(inputs["images"]))
-    features = {name: tensor for name, tensor in inputs.items() if name != "images"}
-    outputs = model({**features, "image_cut_features": cut})
-    return keras.Model(inputs, outputs, name=f"{model.name}_on_images")
+    images = keras.Input((image_size, image_size, 3), name="images")
+    cut = FlattenGrid(name="flatten_cut_grid")(bottom(images))
+    outputs = model({**passed_on, "image_cut_features": cut})
+    return keras.Model({**passed_on, "images": images}, outputs, name=f"{model.name}_on_images")
 
 
 def model_inputs(model: keras.Model) -> set[str]:
@@ -292,7 +287,6 @@ def predict_probabilities(model: keras.Model, features: FeatureSet, config: dict
     live = model_live_parts(model)
     if not live:
         return predict_features(model, features)
-    image = config["image_backbone"]
-    image_size = image["image_size"] or image_backbone_spec(image["name"]).image_size
+    image_size = configured_image_size(config["image_backbone"])
     dataset = classifier_dataset(features, live, image_size, 32, with_labels=False)
     return model.predict(dataset, verbose=0)
