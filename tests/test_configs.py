@@ -8,7 +8,7 @@ import pytest
 
 from meme_keras.training.classifier_run import rule_selection
 from meme_keras.training.config import load_config
-from meme_keras.training.fine_tuning import all_trained_parts
+from meme_keras.training.fine_tuning import check_stages
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.yaml"))
 
@@ -21,6 +21,16 @@ def test_there_are_configs():
 def test_shipped_config_is_valid(path):
     config = load_config(path)
     assert config["name"] == path.stem  # runs/<name>/ is where the scripts look for it
-    all_trained_parts(config)  # raises on unknown or conflicting parts
+    check_stages(config)  # raises on unknown or conflicting parts, or an unknown monitor
     rule_selection(config)  # raises on unknown keys
     assert config["stages"][0]["train"] == [], "the first stage trains the head on features"
+
+
+def test_an_unknown_early_stopping_monitor_is_a_config_error():
+    config = load_config(CONFIGS[0])
+    check_stages({**config, "early_stopping_monitor": "val_pr_auc"})
+    with pytest.raises(ValueError, match="monitor"):
+        check_stages({**config, "early_stopping_monitor": "val_accuracy"})
+    stages = [{**config["stages"][0], "monitor": "loss"}]
+    with pytest.raises(ValueError, match="monitor"):
+        check_stages({**config, "stages": stages})

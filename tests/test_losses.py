@@ -6,7 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from meme_keras.training.losses import SmoothedBinaryCrossentropy, SmoothedFocalLoss
+from meme_keras.training.loss_factory import make_loss
+from meme_keras.training.losses import (
+    SmoothedBinaryCrossentropy,
+    SmoothedFocalLoss,
+    balanced_positive_weights,
+)
 
 Y_TRUE = np.array([[1.0, 0.0]], dtype="float32")
 Y_PRED = np.array([[0.8, 0.4]], dtype="float32")
@@ -22,6 +27,49 @@ def test_bce_by_hand():
     # s = 0.2 moves the targets to 0.9 and 0.1.
     expected = -(0.9 * LOG(0.8) + 0.1 * LOG(0.2) + 0.1 * LOG(0.4) + 0.9 * LOG(0.6)) / 2
     assert value(SmoothedBinaryCrossentropy(label_smoothing=0.2)) == pytest.approx(expected)
+
+
+def test_positive_weights_scale_only_their_labels_positive_term():
+    # Label 0 is positive (weight 3 on -log 0.8); label 1 is negative (its weight 5 is unused).
+    loss = SmoothedBinaryCrossentropy(positive_weights=[3.0, 5.0])
+    assert value(loss) == pytest.approx(-(3.0 * LOG(0.8) + LOG(0.6)) / 2, rel=1e-6)
+    smoothed = SmoothedBinaryCrossentropy(label_smoothing=0.2, positive_weights=[3.0, 5.0])
+    expected = -(3 * 0.9 * LOG(0.8) + 0.1 * LOG(0.2) + 5 * 0.1 * LOG(0.4) + 0.9 * LOG(0.6)) / 2
+    assert value(smoothed) == pytest.approx(expected, rel=1e-6)
+    # Weights of 1 are the unweighted loss.
+    unweighted = SmoothedBinaryCrossentropy(label_smoothing=0.2)
+    ones = SmoothedBinaryCrossentropy(label_smoothing=0.2, positive_weights=[1.0, 1.0])
+    assert value(ones) == pytest.approx(value(unweighted), rel=1e-6)
+    focal = SmoothedFocalLoss(alpha=1.2, gamma=2.0, positive_weights=[3.0, 5.0])
+    positive = 0.2**2 * LOG(0.8)
+    negative = 0.4**2 * LOG(0.6)
+    assert value(focal) == pytest.approx(-(3.0 * 1.2 * positive + negative) / 2, rel=1e-6)
+
+
+def test_balanced_positive_weights_by_hand():
+    # 10 memes: label 0 on 1 (10 / 2 = 5), label 1 on 4 (7 / 5), label 2 on 9 (2 / 10),
+    # label 3 on none (11 / 1 = 11, capped).
+    labels = np.zeros((10, 4))
+    labels[:1, 0] = labels[:4, 1] = labels[:9, 2] = 1
+    np.testing.assert_allclose(balanced_positive_weights(labels, 1.0), [5.0, 1.4, 0.2, 10.0])
+    np.testing.assert_allclose(
+        balanced_positive_weights(labels, 0.5, max_weight=3.0), [5**0.5, 1.4**0.5, 0.2**0.5, 3]
+    )
+    np.testing.assert_allclose(balanced_positive_weights(labels, 0.0), 1.0)
+    with pytest.raises(ValueError, match="power"):
+        balanced_positive_weights(labels, -1.0)
+    with pytest.raises(ValueError, match="positive_weights"):
+        SmoothedBinaryCrossentropy(positive_weights=[1.0, 0.0])
+
+
+def test_make_loss_weights_positives_from_the_training_labels():
+    config = {"type": "bce", "label_smoothing": 0.1, "positive_weight_power": 1.0}
+    labels = np.array([[1, 0], [0, 0], [0, 1], [0, 1]])
+    loss = make_loss(config, train_labels=labels)
+    np.testing.assert_allclose(loss.positive_weights, [2.0, 1.0])  # 4/2, 3/3
+    with pytest.raises(ValueError, match="training labels"):
+        make_loss(config)
+    assert make_loss({**config, "positive_weight_power": 0.0}).positive_weights is None
 
 
 def test_focal_by_hand_with_positive_alpha():
@@ -72,6 +120,8 @@ def test_masked_tokens_contribute_nothing(loss_class):
     [
         SmoothedBinaryCrossentropy(label_smoothing=0.1, name="bce"),
         SmoothedFocalLoss(alpha=1.2, gamma=1.5, label_smoothing=0.1),
+        SmoothedBinaryCrossentropy(label_smoothing=0.1, positive_weights=[2.0, 0.5]),
+        SmoothedFocalLoss(alpha=1.2, label_smoothing=0.1, positive_weights=[2.0, 0.5]),
     ],
 )
 def test_config_round_trip(loss):

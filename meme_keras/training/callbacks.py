@@ -137,14 +137,20 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
+# What early stopping may watch, and whether lower is better.
+MONITORS = {"val_loss": "min", "val_pr_auc": "max"}
+
+
 def training_callbacks(
     log_dir: Path | None,
     validation: bool,
     patience: int,
     backup: bool = False,
     clock: EpochClock | None = None,
+    monitor: str = "val_loss",
 ) -> list[keras.callbacks.Callback]:
-    """Learning-rate logging, TensorBoard, early stopping on validation loss, and (with
+    """Learning-rate logging, TensorBoard, early stopping on `monitor` (one of `MONITORS`;
+    the best epoch's weights are restored), and (with
     `backup`) a `ResumableBackup` in `log_dir/backup`: a killed fit started again with the
     same command resumes from its last finished epoch to the same result (its dataset must
     shuffle by `clock`, which is then included). The backup is deleted when the fit ends.
@@ -152,13 +158,15 @@ def training_callbacks(
     The order matters: early stopping updates its state before the backup saves it, at each
     epoch's end, and resets it before the backup restores it, when the fit begins.
     """
+    if monitor not in MONITORS:
+        raise ValueError(f"early stopping monitor must be one of {sorted(MONITORS)}: {monitor!r}")
     callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
     if clock is not None:
         callbacks.insert(0, clock)
     early_stopping = None
     if validation and patience:
         early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
+            monitor=monitor, mode=MONITORS[monitor], patience=patience, restore_best_weights=True
         )
         callbacks.append(early_stopping)
     if backup and log_dir is not None:
@@ -171,7 +179,21 @@ def training_callbacks(
 def stage_callbacks(
     config: dict, stage: dict, log_dir: Path | None, validation: bool, clock: EpochClock
 ) -> list[keras.callbacks.Callback]:
-    """`training_callbacks` with a stage's settings: its patience (else the config's) and the
-    config's backup switch."""
+    """`training_callbacks` with a stage's settings: its patience and monitor (else the
+    config's) and the config's backup switch."""
     patience = stage.get("patience", config["early_stopping_patience"])
-    return training_callbacks(log_dir, validation, patience, config["backup_and_restore"], clock)
+    monitor = stage_monitor(config, stage)
+    return training_callbacks(
+        log_dir, validation, patience, config["backup_and_restore"], clock, monitor
+    )
+
+
+def stage_monitor(config: dict, stage: dict) -> str:
+    """What early stopping watches in `stage`: its "monitor", else the config's."""
+    monitor = stage.get("monitor", config["early_stopping_monitor"])
+    if monitor not in MONITORS:
+        raise ValueError(
+            f"stage {stage.get('name')!r}: early stopping monitor must be one of "
+            f"{sorted(MONITORS)}, got {monitor!r}"
+        )
+    return monitor

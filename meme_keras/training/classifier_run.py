@@ -40,6 +40,7 @@ from meme_keras.training.feature_sets import (
     load_frozen_backbones,
 )
 from meme_keras.training.fine_tuning import (
+    check_stages,
     predict_probabilities,
     train_stages,
     with_image_bottom,
@@ -167,7 +168,8 @@ def run_classifier(
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
         return metrics
-    rule_selection(config)  # a config error, before hours of training
+    rule_selection(config)  # config errors, before hours of training
+    check_stages(config)
     forget_finished(output_dir)
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, "multimodal")

@@ -28,13 +28,26 @@ DEFAULT_CONFIG = {
         "intermediate_dim": 512,
         "dropout": 0.3,
     },
-    "loss": {"type": "bce", "label_smoothing": 0.1, "alpha": 1.0, "gamma": 2.0},
+    # positive_weight_power > 0 weights each technique's positives by its rarity in the
+    # training memes (losses.balanced_positive_weights), at most max_positive_weight.
+    "loss": {
+        "type": "bce",
+        "label_smoothing": 0.1,
+        "alpha": 1.0,
+        "gamma": 2.0,
+        "positive_weight_power": 0.0,
+        "max_positive_weight": 10.0,
+    },
     "batch_size": 16,
     # Staged fine-tuning: each stage names what is trainable besides the head: [] ("frozen",
     # the head on cached features), "text", "image" (the whole image backbone, on decoded
     # images) or "image_top" (its top only, on cached activations of the layer it starts at).
     "stages": [{"name": "frozen", "train": [], "epochs": 40, "learning_rate": 5e-5}],
     "early_stopping_patience": 8,
+    # What early stopping watches (a stage may set its own "monitor"): "val_loss", or
+    # "val_pr_auc", the validation PR-AUC averaged over techniques, which every technique
+    # moves as much as the frequent ones that dominate the loss.
+    "early_stopping_monitor": "val_loss",
     # Each fit backs up every epoch (keras.callbacks.BackupAndRestore) so a killed run resumes.
     "backup_and_restore": True,
     # Thresholds are tuned on out-of-fold probabilities over train+dev ("folds") or on dev.

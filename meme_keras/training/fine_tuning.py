@@ -32,7 +32,7 @@ from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.models.flatten_grid import FlattenGrid
 from meme_keras.models.meme_classifier import compose_classifier
-from meme_keras.training.callbacks import EpochClock, stage_callbacks
+from meme_keras.training.callbacks import EpochClock, stage_callbacks, stage_monitor
 from meme_keras.training.feature_sets import FeatureSet, image_top_layer
 from meme_keras.training.head_training import compile_model, fit_head
 from meme_keras.training.length_bucketed_batches import predict_features
@@ -184,6 +184,14 @@ def all_trained_parts(config: dict) -> frozenset[str]:
     return parts
 
 
+def check_stages(config: dict) -> None:
+    """Raises on a stage that trains unknown or conflicting parts or watches an unknown
+    metric: a config error, found before any training."""
+    all_trained_parts(config)
+    for stage in config["stages"]:
+        stage_monitor(config, stage)
+
+
 def train_stages(
     train: FeatureSet,
     validation: FeatureSet | None,
@@ -215,7 +223,7 @@ def train_stages(
             raise ValueError("the first stage must train the head on frozen features")
         used = trained | live
         model = backbones.compose(head, live, train, used)
-        compile_model(model, config, stage["learning_rate"])
+        compile_model(model, config, stage["learning_rate"], train.labels)
         clock = EpochClock()
         model.fit(
             classifier_dataset(

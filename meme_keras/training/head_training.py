@@ -33,20 +33,29 @@ def build_head(
     raise ValueError(f"unknown model type {kind!r}; choose 'fusion' or 'baseline_concat'")
 
 
-def f1_metrics(threshold: float = 0.3) -> list[keras.metrics.Metric]:
-    # Monitoring only (decisions use tuned thresholds). Keras's macro F1 counts a label absent
-    # from gold and prediction as 0, the task's scorer as 1: the final scores use our scorer.
+def f1_metrics(num_labels: int, threshold: float = 0.3) -> list[keras.metrics.Metric]:
+    """Micro/macro F1 at `threshold` and PR-AUC averaged over labels (`pr_auc`).
+
+    Monitoring only (decisions use tuned thresholds). Keras's macro F1 counts a label absent
+    from gold and prediction as 0, the task's scorer as 1: the final scores use our scorer.
+    `pr_auc` scores a label without positives 0, the same at every epoch.
+    """
     return [
         keras.metrics.F1Score(average="micro", threshold=threshold, name="micro_f1"),
         keras.metrics.F1Score(average="macro", threshold=threshold, name="macro_f1"),
+        keras.metrics.AUC(curve="PR", multi_label=True, num_labels=num_labels, name="pr_auc"),
     ]
 
 
-def compile_model(model: keras.Model, config: dict, learning_rate: float) -> keras.Model:
+def compile_model(
+    model: keras.Model, config: dict, learning_rate: float, train_labels: np.ndarray
+) -> keras.Model:
+    """Nadam at `learning_rate`, the configured loss (whose positive weights, if any, come from
+    `train_labels`, `[n, techniques]`) and `f1_metrics`."""
     model.compile(
         optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
-        loss=make_loss(config["loss"]),
-        metrics=f1_metrics(),
+        loss=make_loss(config["loss"], train_labels=train_labels),
+        metrics=f1_metrics(train_labels.shape[-1]),
     )
     return model
 
@@ -64,7 +73,7 @@ def fit_head(
 ) -> keras.Model:
     """Trains a head (new unless `model` is given) for one stage on cached features."""
     model = model or build_head(config, train, num_labels, name)
-    compile_model(model, config, stage["learning_rate"])
+    compile_model(model, config, stage["learning_rate"], train.labels)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
     model.fit(
         length_bucketed_dataset(train, config["batch_size"], seed=config["seed"], clock=clock),

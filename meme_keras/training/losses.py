@@ -2,12 +2,15 @@
 
 Both take sigmoid probabilities, smooth targets towards 0.5 (`t = y (1 - s) + s / 2`), average
 over the last (technique) axis, and leave weighting to Keras: `sample_weight` of shape `[B]`
-for memes, or `[B, L]` for per-token tags `[B, L, K]`, where 0 masks a padding token.
+for memes, or `[B, L]` for per-token tags `[B, L, K]`, where 0 masks a padding token. Both can
+also weight each technique's positive term (`positive_weights`, see `balanced_positive_weights`):
+Keras's losses weight a sample, not a label column's positives.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -21,12 +24,51 @@ def _smooth(y_true, label_smoothing: float):
     return y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
+def _check_positive_weights(positive_weights) -> list[float] | None:
+    if positive_weights is None:
+        return None
+    weights = [float(weight) for weight in np.ravel(positive_weights)]
+    if not weights or not all(np.isfinite(weight) and weight > 0 for weight in weights):
+        raise ValueError(f"positive_weights must be finite and > 0, got {weights}")
+    return weights
+
+
+def balanced_positive_weights(
+    labels: np.ndarray, power: float, max_weight: float = 10.0
+) -> np.ndarray:
+    """Per-technique weights of the positive term: `((n - n_k + 1) / (n_k + 1)) ** power`,
+    capped at `max_weight`, for `n` memes of which `n_k` show technique k.
+
+    `power` 0 weights all 1; 1 balances a label's positives against its negatives (a label on
+    1 meme in 100 weighs its positives ~50 times, up to the cap); 0.5 is in between. A common
+    label's positives (`n_k > n / 2`) weigh less than 1.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty [n, techniques] matrix, got {labels.shape}")
+    if power < 0 or max_weight <= 0:
+        raise ValueError(f"power must be >= 0 and max_weight > 0, got {power} and {max_weight}")
+    positives = labels.sum(axis=0).astype(np.float64)
+    ratio = (len(labels) - positives + 1.0) / (positives + 1.0)
+    return np.minimum(ratio**power, max_weight)
+
+
+def _weighted_binary_crossentropy(target, probability, positive_weights):
+    epsilon = keras.backend.epsilon()
+    probability = ops.clip(probability, epsilon, 1.0 - epsilon)
+    positive = target * ops.log(probability)
+    positive = positive * ops.convert_to_tensor(positive_weights, probability.dtype)
+    return -ops.mean(positive + (1.0 - target) * ops.log(1.0 - probability), axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="meme_keras")
 class SmoothedBinaryCrossentropy(keras.losses.Loss):
     """Binary cross-entropy on smoothed targets, averaged over the last axis.
 
     Args:
         label_smoothing: float in [0, 1]; targets become `y (1 - s) + s / 2`.
+        positive_weights: optional `[K]` weights of each technique's positive term
+            (`-w_k t log p`); None weighs all 1.
         reduction: a Keras reduction. With per-token masks, `"mean_with_sample_weight"`
             averages over real tokens only; the default `"sum_over_batch_size"` still gives
             masked tokens zero loss but counts them in the denominator.
@@ -41,22 +83,33 @@ class SmoothedBinaryCrossentropy(keras.losses.Loss):
     def __init__(
         self,
         label_smoothing: float = 0.0,
+        positive_weights=None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "smoothed_binary_crossentropy",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.positive_weights = _check_positive_weights(positive_weights)
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
-        return keras.losses.binary_crossentropy(
-            y_true, y_pred, label_smoothing=self.label_smoothing, axis=-1
-        )
+        if self.positive_weights is None:
+            return keras.losses.binary_crossentropy(
+                y_true, y_pred, label_smoothing=self.label_smoothing, axis=-1
+            )
+        target = _smooth(y_true, self.label_smoothing)
+        return _weighted_binary_crossentropy(target, y_pred, self.positive_weights)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"label_smoothing": self.label_smoothing, "dtype": self._dtype_policy.name})
+        config.update(
+            {
+                "label_smoothing": self.label_smoothing,
+                "positive_weights": self.positive_weights,
+                "dtype": self._dtype_policy.name,
+            }
+        )
         return config
 
 
@@ -77,6 +130,7 @@ class SmoothedFocalLoss(keras.losses.Loss):
         alpha: weight of the positive term, >= 0.
         gamma: focusing exponent, >= 0.
         label_smoothing: float in [0, 1].
+        positive_weights: optional `[K]` per-technique factors on top of `alpha`.
         reduction: a Keras reduction (see `SmoothedBinaryCrossentropy` for masks).
         name: loss name.
         dtype: computation dtype (defaults to `keras.backend.floatx()`).
@@ -91,6 +145,7 @@ class SmoothedFocalLoss(keras.losses.Loss):
         alpha: float = 1.0,
         gamma: float = 2.0,
         label_smoothing: float = 0.0,
+        positive_weights=None,
         reduction: str | None = "sum_over_batch_size",
         name: str = "smoothed_focal_loss",
         dtype=None,
@@ -101,6 +156,7 @@ class SmoothedFocalLoss(keras.losses.Loss):
         self.alpha = float(alpha)
         self.gamma = float(gamma)
         self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.positive_weights = _check_positive_weights(positive_weights)
 
     def call(self, y_true, y_pred):
         target = _smooth(ops.cast(y_true, y_pred.dtype), self.label_smoothing)
@@ -108,6 +164,8 @@ class SmoothedFocalLoss(keras.losses.Loss):
         probability = ops.clip(y_pred, epsilon, 1.0 - epsilon)
         positive = self.alpha * target * ops.power(1.0 - probability, self.gamma)
         positive = positive * ops.log(probability)
+        if self.positive_weights is not None:
+            positive = positive * ops.convert_to_tensor(self.positive_weights, probability.dtype)
         negative = (1.0 - target) * ops.power(probability, self.gamma)
         negative = negative * ops.log(1.0 - probability)
         return -ops.mean(positive + negative, axis=-1)
@@ -119,6 +177,7 @@ class SmoothedFocalLoss(keras.losses.Loss):
                 "alpha": self.alpha,
                 "gamma": self.gamma,
                 "label_smoothing": self.label_smoothing,
+                "positive_weights": self.positive_weights,
                 "dtype": self._dtype_policy.name,
             }
         )

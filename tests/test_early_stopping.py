@@ -1,0 +1,36 @@
+"""Early stopping watches the configured metric in the right direction."""
+
+import keras
+import numpy as np
+
+from meme_keras.training.callbacks import EpochClock, stage_callbacks
+from meme_keras.training.config import make_config
+from meme_keras.training.head_training import compile_model
+
+
+def test_pr_auc_early_stopping_restores_the_best_epoch():
+    config = make_config({"early_stopping_monitor": "val_pr_auc", "backup_and_restore": False})
+    stage = {"name": "frozen", "train": [], "epochs": 6, "learning_rate": 0.05, "patience": 2}
+    callbacks = stage_callbacks(config, stage, None, validation=True, clock=EpochClock())
+    (early_stopping,) = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+    assert early_stopping.monitor == "val_pr_auc"
+    assert early_stopping.mode == "max"
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(64, 4)).astype("float32")
+    labels = (features[:, :3] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+    compile_model(model, config, stage["learning_rate"], labels)
+    history = model.fit(
+        features,
+        labels,
+        validation_data=(features, labels),
+        epochs=stage["epochs"],
+        callbacks=callbacks,
+        verbose=0,
+    )
+    scores = history.history["val_pr_auc"]
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    # The restored weights score the best epoch's PR-AUC, not the last one's.
+    restored = model.evaluate(features, labels, return_dict=True, verbose=0)["pr_auc"]
+    assert abs(restored - max(scores)) < 1e-6
