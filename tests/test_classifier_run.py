@@ -219,3 +219,19 @@ def test_run_key_follows_config_data_and_source(tmp_path):
     assert edited != key
     data.write_text("b")
     assert run_key({"seed": 1}, [data], [script]) not in (key, edited)
+
+
+def test_replacing_a_finished_run_drops_its_logs_but_a_killed_run_keeps_them(tmp_path):
+    from meme_keras.training.finished_runs import KEY_FILE, forget_finished, mark_finished
+
+    finished, killed = tmp_path / "finished", tmp_path / "killed"
+    for run in (finished, killed):
+        (run / "logs" / "fold_0" / "backup").mkdir(parents=True)
+        (run / "metrics.json").write_text("{}")
+    mark_finished(finished, "key")
+    forget_finished(finished)
+    assert not (finished / KEY_FILE).exists()
+    assert not (finished / "logs").exists()  # the old run's event files would mix in
+    assert (finished / "metrics.json").exists()
+    forget_finished(killed)
+    assert (killed / "logs" / "fold_0" / "backup").is_dir()  # what it resumes from

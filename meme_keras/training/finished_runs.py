@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def mark_finished(output_dir: str | Path, key: str) -> None:
     write_json_atomically({"key": key}, Path(output_dir) / KEY_FILE)
 
 
-def forget_finished(output_dir: str | Path) -> None:
-    """Before a run starts writing: a half-rewritten folder must not pass as finished."""
-    (Path(output_dir) / KEY_FILE).unlink(missing_ok=True)
+def forget_finished(output_dir: str | Path, stale: Iterable[str] = ("logs",)) -> None:
+    """Before a run starts writing: a half-rewritten folder must not pass as finished.
+
+    When a finished run is being replaced, its `stale` entries (TensorBoard logs) go too, or
+    the new run's event files would mix with the old ones. A killed run keeps them: its logs
+    folder holds the backups it resumes from.
+    """
+    output_dir = Path(output_dir)
+    key_file = output_dir / KEY_FILE
+    if key_file.exists():
+        for name in stale:
+            shutil.rmtree(output_dir / name, ignore_errors=True)
+    key_file.unlink(missing_ok=True)
