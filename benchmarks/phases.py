@@ -409,7 +409,7 @@ def phase_train_finetune(args: dict) -> dict:
     backbones = LiveBackbones(config, live)
     head = build_head(config, features, len(techniques))
     model = backbones.compose(head, live, features, live)
-    compile_model(model, config, 2e-5)
+    compile_model(model, config, 2e-5, features.labels)
     steps = args["steps"] + 1  # the first step traces
     dataset = classifier_dataset(
         features, live, backbones.image_size, config["batch_size"], shuffle=True

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
 from meme_keras.training.config import make_config
@@ -34,3 +35,41 @@ def test_pr_auc_early_stopping_restores_the_best_epoch():
     # The restored weights score the best epoch's PR-AUC, not the last one's.
     restored = model.evaluate(features, labels, return_dict=True, verbose=0)["pr_auc"]
     assert abs(restored - max(scores)) < 1e-6
+
+
+def test_a_backup_does_not_resume_under_another_monitor(tmp_path):
+
+    from meme_keras.training.callbacks import ResumableBackup
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise Killed
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(16, 4)).astype("float32")
+    labels = (features[:, :3] > 0).astype("float32")
+    config = make_config()
+
+    def fit(monitor, extra=()):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+        compile_model(model, config, 0.01, labels)
+        mode = "max" if monitor == "val_pr_auc" else "min"
+        stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=2)
+        backup = ResumableBackup(tmp_path / "backup", stopper)
+        model.fit(
+            features,
+            labels,
+            validation_data=(features, labels),
+            epochs=3,
+            callbacks=[stopper, backup, *extra],
+            verbose=0,
+        )
+
+    with pytest.raises(Killed):
+        fit("val_loss", [KillAfterFirstEpoch()])
+    with pytest.raises(ValueError, match="watched val_loss, now val_pr_auc"):
+        fit("val_pr_auc")
+    fit("val_loss")  # the same monitor resumes

@@ -34,7 +34,9 @@ def test_positive_weights_scale_only_their_labels_positive_term():
     loss = SmoothedBinaryCrossentropy(positive_weights=[3.0, 5.0])
     assert value(loss) == pytest.approx(-(3.0 * LOG(0.8) + LOG(0.6)) / 2, rel=1e-6)
     smoothed = SmoothedBinaryCrossentropy(label_smoothing=0.2, positive_weights=[3.0, 5.0])
-    expected = -(3 * 0.9 * LOG(0.8) + 0.1 * LOG(0.2) + 5 * 0.1 * LOG(0.4) + 0.9 * LOG(0.6)) / 2
+    # The positive pair's whole term weighs 3; the negative's weighs 1 (its 5 stays unused),
+    # though its smoothed target 0.1 is not 0.
+    expected = -(3 * (0.9 * LOG(0.8) + 0.1 * LOG(0.2)) + 0.1 * LOG(0.4) + 0.9 * LOG(0.6)) / 2
     assert value(smoothed) == pytest.approx(expected, rel=1e-6)
     # Weights of 1 are the unweighted loss.
     unweighted = SmoothedBinaryCrossentropy(label_smoothing=0.2)
@@ -44,6 +46,13 @@ def test_positive_weights_scale_only_their_labels_positive_term():
     positive = 0.2**2 * LOG(0.8)
     negative = 0.4**2 * LOG(0.6)
     assert value(focal) == pytest.approx(-(3.0 * 1.2 * positive + negative) / 2, rel=1e-6)
+    smoothed_focal = SmoothedFocalLoss(
+        alpha=1.2, gamma=2.0, label_smoothing=0.2, positive_weights=[3.0, 5.0]
+    )
+    # p = [0.8, 0.4], t = [0.9, 0.1]; pair 0 (gold 1) weighs 3, pair 1 (gold 0) weighs 1.
+    pair_0 = 1.2 * 0.9 * 0.2**2 * LOG(0.8) + 0.1 * 0.8**2 * LOG(0.2)
+    pair_1 = 1.2 * 0.1 * 0.6**2 * LOG(0.4) + 0.9 * 0.4**2 * LOG(0.6)
+    assert value(smoothed_focal) == pytest.approx(-(3 * pair_0 + pair_1) / 2, rel=1e-5)
 
 
 def test_balanced_positive_weights_by_hand():

@@ -75,6 +75,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         if stopper is not None:
             best = None if stopper.best is None else float(stopper.best)
             metadata["early_stopping"] = {
+                "monitor": stopper.monitor,
                 "wait": stopper.wait,
                 "best": best,
                 "best_epoch": stopper.best_epoch,
@@ -121,6 +122,13 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         epoch = metadata["epoch"]
         stopper, saved = self.early_stopping, metadata.get("early_stopping")
         if stopper is not None and saved is not None:
+            if saved.get("monitor", "val_loss") != stopper.monitor:
+                # A best value of one metric is no best value of another.
+                raise ValueError(
+                    f"{self.backup_dir}: backed up while early stopping watched "
+                    f"{saved.get('monitor', 'val_loss')}, now {stopper.monitor}; delete the "
+                    "folder to train this stage from its start"
+                )
             stopper.wait, stopper.best = saved["wait"], saved["best"]
             stopper.best_epoch, stopper.stopped_epoch = saved["best_epoch"], saved["stopped_epoch"]
             stopper.best_weights = best_weights if saved["best_weights"] else None

@@ -78,7 +78,8 @@ def forget_finished(output_dir: str | Path, stale: Iterable[str] = ("logs",)) ->
     """
     output_dir = Path(output_dir)
     key_file = output_dir / KEY_FILE
-    if key_file.exists():
+    replacing = key_file.exists()
+    key_file.unlink(missing_ok=True)  # first: a kill below leaves no finished-looking folder
+    if replacing:
         for name in stale:
             shutil.rmtree(output_dir / name, ignore_errors=True)
-    key_file.unlink(missing_ok=True)

@@ -55,7 +55,9 @@ def compile_model(
     model.compile(
         optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
         loss=make_loss(config["loss"], train_labels=train_labels),
-        metrics=f1_metrics(train_labels.shape[-1]),
+        # Weighted: under MirroredStrategy, the zero-weight rows that pad the last batch must
+        # not count (plain `metrics` ignore sample weights).
+        weighted_metrics=f1_metrics(train_labels.shape[-1]),
     )
     return model
 

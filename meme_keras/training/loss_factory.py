@@ -18,7 +18,7 @@ def make_loss(
     train_labels: np.ndarray | None = None,
 ):
     """The loss of `loss_config`. With `positive_weight_power` > 0, each technique's positive
-    term is weighted by `balanced_positive_weights` of `train_labels` (`[n, techniques]`, the
+    pairs are weighted by `balanced_positive_weights` of `train_labels` (`[n, techniques]`, the
     memes this loss trains on), capped at `max_positive_weight`."""
     kind = loss_config["type"]
     smoothing = loss_config["label_smoothing"]

@@ -3,8 +3,8 @@
 Both take sigmoid probabilities, smooth targets towards 0.5 (`t = y (1 - s) + s / 2`), average
 over the last (technique) axis, and leave weighting to Keras: `sample_weight` of shape `[B]`
 for memes, or `[B, L]` for per-token tags `[B, L, K]`, where 0 masks a padding token. Both can
-also weight each technique's positive term (`positive_weights`, see `balanced_positive_weights`):
-Keras's losses weight a sample, not a label column's positives.
+also weight each technique's gold-positive pairs (`positive_weights`, see
+`balanced_positive_weights`): Keras's losses weight a sample, not a label column's positives.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _check_positive_weights(positive_weights) -> list[float] | None:
 def balanced_positive_weights(
     labels: np.ndarray, power: float, max_weight: float = 10.0
 ) -> np.ndarray:
-    """Per-technique weights of the positive term: `((n - n_k + 1) / (n_k + 1)) ** power`,
+    """Per-technique weights of gold-positive pairs: `((n - n_k + 1) / (n_k + 1)) ** power`,
     capped at `max_weight`, for `n` memes of which `n_k` show technique k.
 
     `power` 0 weights all 1; 1 balances a label's positives against its negatives (a label on
@@ -53,12 +53,12 @@ def balanced_positive_weights(
     return np.minimum(ratio**power, max_weight)
 
 
-def _weighted_binary_crossentropy(target, probability, positive_weights):
-    epsilon = keras.backend.epsilon()
-    probability = ops.clip(probability, epsilon, 1.0 - epsilon)
-    positive = target * ops.log(probability)
-    positive = positive * ops.convert_to_tensor(positive_weights, probability.dtype)
-    return -ops.mean(positive + (1.0 - target) * ops.log(1.0 - probability), axis=-1)
+def _positive_example_weights(y_true, positive_weights):
+    """`1 + (w_k - 1) y`: a gold-positive (meme, technique) pair weighs `w_k`, a negative 1.
+    It weighs the pair's whole loss term by its gold label, not the smoothed target: weighing
+    only `t log p` would also push a rare technique's negatives (t = s / 2) up."""
+    weights = ops.convert_to_tensor(positive_weights, y_true.dtype)
+    return 1.0 + (weights - 1.0) * y_true
 
 
 @keras.saving.register_keras_serializable(package="meme_keras")
@@ -67,8 +67,9 @@ class SmoothedBinaryCrossentropy(keras.losses.Loss):
 
     Args:
         label_smoothing: float in [0, 1]; targets become `y (1 - s) + s / 2`.
-        positive_weights: optional `[K]` weights of each technique's positive term
-            (`-w_k t log p`); None weighs all 1.
+        positive_weights: optional `[K]` weights of each technique's gold-positive pairs: the
+            loss term of a (meme, technique k) pair whose gold label is 1 is multiplied by
+            `w_k`; None weighs all 1.
         reduction: a Keras reduction. With per-token masks, `"mean_with_sample_weight"`
             averages over real tokens only; the default `"sum_over_batch_size"` still gives
             masked tokens zero loss but counts them in the denominator.
@@ -99,7 +100,9 @@ class SmoothedBinaryCrossentropy(keras.losses.Loss):
                 y_true, y_pred, label_smoothing=self.label_smoothing, axis=-1
             )
         target = _smooth(y_true, self.label_smoothing)
-        return _weighted_binary_crossentropy(target, y_pred, self.positive_weights)
+        # Element-wise, so each pair can be weighed; Keras keeps its stable logits path.
+        elements = ops.binary_crossentropy(target, y_pred)
+        return ops.mean(elements * _positive_example_weights(y_true, self.positive_weights), -1)
 
     def get_config(self):
         config = super().get_config()
@@ -130,7 +133,8 @@ class SmoothedFocalLoss(keras.losses.Loss):
         alpha: weight of the positive term, >= 0.
         gamma: focusing exponent, >= 0.
         label_smoothing: float in [0, 1].
-        positive_weights: optional `[K]` per-technique factors on top of `alpha`.
+        positive_weights: optional `[K]` weights of each technique's gold-positive pairs (their
+            whole term, on top of `alpha`), as in `SmoothedBinaryCrossentropy`.
         reduction: a Keras reduction (see `SmoothedBinaryCrossentropy` for masks).
         name: loss name.
         dtype: computation dtype (defaults to `keras.backend.floatx()`).
@@ -159,16 +163,18 @@ class SmoothedFocalLoss(keras.losses.Loss):
         self.positive_weights = _check_positive_weights(positive_weights)
 
     def call(self, y_true, y_pred):
-        target = _smooth(ops.cast(y_true, y_pred.dtype), self.label_smoothing)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        target = _smooth(y_true, self.label_smoothing)
         epsilon = keras.backend.epsilon()
         probability = ops.clip(y_pred, epsilon, 1.0 - epsilon)
         positive = self.alpha * target * ops.power(1.0 - probability, self.gamma)
         positive = positive * ops.log(probability)
-        if self.positive_weights is not None:
-            positive = positive * ops.convert_to_tensor(self.positive_weights, probability.dtype)
         negative = (1.0 - target) * ops.power(probability, self.gamma)
         negative = negative * ops.log(1.0 - probability)
-        return -ops.mean(positive + negative, axis=-1)
+        elements = positive + negative
+        if self.positive_weights is not None:
+            elements = elements * _positive_example_weights(y_true, self.positive_weights)
+        return -ops.mean(elements, axis=-1)
 
     def get_config(self):
         config = super().get_config()
