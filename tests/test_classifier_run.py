@@ -33,6 +33,7 @@ def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
             "model": TINY_MODEL,
             "text_backbone": {"sequence_length": 32},
             "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
+            "frozen_companion": {"epochs": 1, "learning_rate": 1e-3},
             "thresholds": {"folds": 2},
         }
     )
@@ -67,6 +68,22 @@ def test_run_folder_has_everything(tiny_run):
     assert provenance["packages"]["keras"] == keras.__version__
     assert len(provenance["data_sha256"]) == 3
     assert 0.0 <= metrics["test"]["micro_f1"] <= 1.0
+
+
+def test_the_model_averages_the_fold_models_and_their_frozen_companions(tiny_run):
+    _, output, _ = tiny_run
+    model = keras.saving.load_model(output / "model.keras")
+    staged, companions = model.get_layer("fold_ensemble"), model.get_layer("frozen_companions")
+    assert len(companions.layers) == len(staged.layers)  # one companion per fold model
+    rng = np.random.default_rng(0)
+    inputs = {
+        name: rng.normal(size=(3, *(5 if n is None else n for n in tensor.shape[1:])))
+        for name, tensor in model.input.items()
+    }
+    inputs["padding_mask"] = np.ones(inputs["padding_mask"].shape, "int32")
+    both = (staged.predict(inputs, verbose=0) + companions.predict(inputs, verbose=0)) / 2
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), both, atol=1e-6)
+    assert (output / "logs" / "fold_0" / "frozen_companion").is_dir()
 
 
 def test_test_scores_are_recomputed_from_the_prediction_file(tiny_run, tiny_corpus):

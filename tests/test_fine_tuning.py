@@ -78,6 +78,8 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
             # A text stage after it runs the tuned top, frozen, on the cut activations.
             {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-3},
         ],
+        # Averaged in through pretrained copies of MiniLM and of the image top.
+        frozen_companion={"epochs": 1, "learning_rate": 1e-3},
     )
     run_classifier(config, tmp_path / "run")
     predictor = TechniquePredictor(tmp_path / "run")
@@ -90,17 +92,26 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
         probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
     )
     pretrained = load_image_backbone("efficientnet_lite0")
-    (tuned_top,) = nested_layers(predictor.model, "efficientnet_lite0_top")
     (bottom,) = nested_layers(predictor.model, "efficientnet_lite0_bottom")
-    changed = {
-        layer.name
-        for layer in tuned_top.layers + bottom.layers
-        if layer.weights
-        for a, b in zip(
-            layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True
-        )
-        if not np.allclose(a, b)
-    }
+
+    def changed_layers(models):
+        return {
+            layer.name
+            for model in models
+            for layer in model.layers
+            if layer.weights
+            for a, b in zip(
+                layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True
+            )
+            if not np.allclose(a, b)
+        }
+
+    # Two tops: the frozen companion's is the pretrained one, the staged model's is tuned.
+    tops = nested_layers(predictor.model, "efficientnet_lite0_top")
+    assert len(tops) == 2
+    (companion_top,) = [top for top in tops if not changed_layers([top])]
+    (tuned_top,) = [top for top in tops if top is not companion_top]
+    changed = changed_layers([tuned_top, bottom])
     # Only the last block's and the head's convolutions moved; BatchNorm statistics did not.
     assert changed and changed <= {
         "blocks_15_expand_conv",

@@ -51,6 +51,11 @@ from meme_keras.training.finished_runs import (
     mark_finished,
     run_key,
 )
+from meme_keras.training.frozen_companion import (
+    companion_settings,
+    fit_frozen_companion,
+    with_frozen_companions,
+)
 from meme_keras.training.head_training import average_models
 from meme_keras.training.provenance import provenance
 
@@ -85,14 +90,23 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     settings = config["thresholds"]
     if settings["tune_on"] == "folds":
         pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
-        out_of_fold, models = cross_validate(
+        out_of_fold, models, companions = cross_validate(
             pool, config, len(techniques), settings["folds"], log_dir, verbose
         )
-        return average_models(models), pool, out_of_fold
+        model = average_models(models)
+        if companions:
+            model = with_frozen_companions(model, companions, config, pool)
+        return model, pool, out_of_fold
     if settings["tune_on"] == "dev":
         model = train_stages(
             sets["train"], sets["dev"], config, len(techniques), log_dir, verbose=verbose
         )
+        if companion_settings(config):
+            companion_log = None if log_dir is None else Path(log_dir) / "frozen_companion"
+            companion = fit_frozen_companion(
+                sets["train"], config, len(techniques), companion_log, verbose=verbose
+            )
+            model = with_frozen_companions(model, [companion], config, sets["train"])
         return model, sets["dev"], predict_probabilities(model, sets["dev"], config)
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
 
@@ -170,6 +184,7 @@ def run_classifier(
         return metrics
     rule_selection(config)  # config errors, before hours of training
     check_stages(config)
+    companion_settings(config)
     forget_finished(output_dir)
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, "multimodal")

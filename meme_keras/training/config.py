@@ -43,6 +43,10 @@ DEFAULT_CONFIG = {
     # the head on cached features), "text", "image" (the whole image backbone, on decoded
     # images) or "image_top" (its top only, on cached activations of the layer it starts at).
     "stages": [{"name": "frozen", "train": [], "epochs": 40, "learning_rate": 5e-5}],
+    # A second head per model, trained on the frozen features for a fixed number of epochs and
+    # averaged with the staged model (training.frozen_companion): null, or
+    # {"epochs": 8, "learning_rate": 1.0e-3}.
+    "frozen_companion": None,
     "early_stopping_patience": 8,
     # What early stopping watches (a stage may set its own "monitor"): "val_loss", or
     # "val_pr_auc", the validation PR-AUC averaged over techniques, which every technique

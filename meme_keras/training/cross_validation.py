@@ -1,6 +1,8 @@
 """Cross-validation over train+dev: out-of-fold probabilities for every meme and one model per
 fold. Thresholds tuned on 750 out-of-fold predictions are steadier than on dev's 63 memes, and
-the fold models averaged are the final model."""
+the fold models averaged are the final model. With a frozen companion (`frozen_companion`), each
+fold also trains one, and its out-of-fold probabilities are averaged in as the final model's
+are."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import numpy as np
 
 from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.fine_tuning import predict_probabilities, train_stages
+from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
 from meme_keras.training.head_training import fold_indices
+from meme_keras.training.length_bucketed_batches import predict_features
 
 
 def cross_validate(
@@ -21,23 +25,38 @@ def cross_validate(
     folds: int,
     log_dir: Path | None = None,
     verbose: int = 0,
-) -> tuple[np.ndarray, list[keras.Model]]:
-    """Out-of-fold probabilities [n, labels] over `pool`, and the model trained for each fold."""
+) -> tuple[np.ndarray, list[keras.Model], list[keras.Model]]:
+    """Out-of-fold probabilities [n, labels] over `pool`, the staged model trained for each
+    fold, and each fold's frozen companion (an empty list without one)."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
-    models = []
+    models, companions = [], []
     for fold, validation_indices in enumerate(fold_indices(len(pool), folds, config["seed"])):
         train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
-        validation = pool.subset(validation_indices)
+        train, validation = pool.subset(train_indices), pool.subset(validation_indices)
+        fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         keras.utils.set_random_seed(config["seed"] + fold)
         model = train_stages(
-            pool.subset(train_indices),
+            train,
             validation,
             config,
             num_labels,
-            log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
+            log_dir=fold_log,
             name=f"{config['model']['type']}_fold_{fold}",
             verbose=verbose,
         )
-        out_of_fold[validation_indices] = predict_probabilities(model, validation, config)
+        probabilities = predict_probabilities(model, validation, config)
+        if companion_settings(config):
+            companion = fit_frozen_companion(
+                train,
+                config,
+                num_labels,
+                None if fold_log is None else fold_log / "frozen_companion",
+                name=f"frozen_companion_fold_{fold}",
+                verbose=verbose,
+            )
+            # As the final model averages them (`with_frozen_companions`).
+            probabilities = (probabilities + predict_features(companion, validation)) / 2
+            companions.append(companion)
+        out_of_fold[validation_indices] = probabilities
         models.append(model)
-    return out_of_fold, models
+    return out_of_fold, models, companions
