@@ -68,6 +68,13 @@ def test_run_folder_has_everything(tiny_run):
     assert provenance["packages"]["keras"] == keras.__version__
     assert len(provenance["data_sha256"]) == 3
     assert 0.0 <= metrics["test"]["micro_f1"] <= 1.0
+    from meme_keras.evaluation.ranking import mean_average_precision
+
+    assert metrics["out_of_fold_mean_average_precision"] == pytest.approx(
+        mean_average_precision(
+            np.load(output / "gold_tuning.npy"), np.load(output / "probabilities_tuning.npy")
+        )
+    )
 
 
 def test_the_model_averages_the_fold_models_and_their_frozen_companions(tiny_run):

@@ -23,6 +23,7 @@ from meme_keras.evaluation.multilabel_f1 import (
     per_label_table,
     top_k_constant_prediction,
 )
+from meme_keras.evaluation.ranking import mean_average_precision
 from meme_keras.evaluation.technique_predictions import write_technique_predictions
 from meme_keras.thresholds import (
     CANDIDATE_RULES,
@@ -236,6 +237,10 @@ def run_classifier(
         },
         "tuned_on": config["thresholds"]["tune_on"],
         "out_of_fold": tuned.metrics,
+        # Threshold-free: how the tuning probabilities rank memes, per technique.
+        "out_of_fold_mean_average_precision": mean_average_precision(
+            tuning_set.labels, tuning_probabilities
+        ),
         "test": multilabel_scores(test_gold, test_decisions),
         "seconds": round(time.perf_counter() - started, 1),
     }

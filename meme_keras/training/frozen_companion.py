@@ -2,8 +2,8 @@
 
 Early stopping on validation loss ends the frozen stage after 1-2 epochs: the loss is carried
 by the frequent techniques, which the head fits first. Trained longer, a head ranks the rarer
-techniques better (out-of-fold PR-AUC averaged over techniques 0.247 after 8 epochs against
-0.199), but it then starts the fine-tuning stages over-confident, and they gain little. So the
+techniques better (higher out-of-fold mean average precision), but it then starts the
+fine-tuning stages over-confident, and they gain little (`fusion_longer_frozen.yaml`). So the
 companion is trained apart, on the same training memes, for a fixed number of epochs (no
 early stopping, so its out-of-fold probabilities are not chosen on the fold they score), and
 its probabilities are averaged with the staged model's.
