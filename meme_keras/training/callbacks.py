@@ -166,8 +166,7 @@ def training_callbacks(
     The order matters: early stopping updates its state before the backup saves it, at each
     epoch's end, and resets it before the backup restores it, when the fit begins.
     """
-    if monitor not in MONITORS:
-        raise ValueError(f"early stopping monitor must be one of {sorted(MONITORS)}: {monitor!r}")
+    check_monitor(monitor)
     callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
     if clock is not None:
         callbacks.insert(0, clock)
@@ -199,9 +198,14 @@ def stage_callbacks(
 def stage_monitor(config: dict, stage: dict) -> str:
     """What early stopping watches in `stage`: its "monitor", else the config's."""
     monitor = stage.get("monitor", config["early_stopping_monitor"])
+    return check_monitor(monitor, f"stage {stage.get('name')!r}: ")
+
+
+def check_monitor(monitor: str, where: str = "") -> str:
+    """`monitor` if early stopping can watch it (one of `MONITORS`); else a ValueError that
+    starts with `where`."""
     if monitor not in MONITORS:
         raise ValueError(
-            f"stage {stage.get('name')!r}: early stopping monitor must be one of "
-            f"{sorted(MONITORS)}, got {monitor!r}"
+            f"{where}early stopping monitor must be one of {sorted(MONITORS)}, got {monitor!r}"
         )
     return monitor

@@ -33,7 +33,7 @@ def build_head(
     raise ValueError(f"unknown model type {kind!r}; choose 'fusion' or 'baseline_concat'")
 
 
-def f1_metrics(num_labels: int, threshold: float = 0.3) -> list[keras.metrics.Metric]:
+def monitoring_metrics(num_labels: int, threshold: float = 0.3) -> list[keras.metrics.Metric]:
     """Micro/macro F1 at `threshold` and PR-AUC averaged over labels (`pr_auc`).
 
     Monitoring only (decisions use tuned thresholds). Keras's macro F1 counts a label absent
@@ -51,13 +51,13 @@ def compile_model(
     model: keras.Model, config: dict, learning_rate: float, train_labels: np.ndarray
 ) -> keras.Model:
     """Nadam at `learning_rate`, the configured loss (whose positive weights, if any, come from
-    `train_labels`, `[n, techniques]`) and `f1_metrics`."""
+    `train_labels`, `[n, techniques]`) and `monitoring_metrics`."""
     model.compile(
         optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
         loss=make_loss(config["loss"], train_labels=train_labels),
         # Weighted: under MirroredStrategy, the zero-weight rows that pad the last batch must
         # not count (plain `metrics` ignore sample weights).
-        weighted_metrics=f1_metrics(train_labels.shape[-1]),
+        weighted_metrics=monitoring_metrics(train_labels.shape[-1]),
     )
     return model
 
