@@ -132,14 +132,57 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
     assert np.allclose(outputs["probabilities"].numpy(), probabilities, atol=1e-4)
 
 
-def nested_layers(model, name):
-    """Layers called `name` anywhere inside `model` (models nest as layers)."""
+def test_joint_stage_trains_the_text_backbone_and_the_image_top_together(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    # main.yaml's last stage: MiniLM and the image top fine-tuned in the same epoch.
+    from meme_keras.backbones.image_backbones import load_image_backbone
+    from meme_keras.backbones.text_backbones import load_text_backbone
+
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
+    config = tiny_config(
+        tiny_corpus,
+        stages=[
+            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+            {"name": "both", "train": ["text", "image_top"], "epochs": 1, "learning_rate": 1e-3},
+        ],
+    )
+    run_classifier(config, tmp_path / "run")
+    predictor = TechniquePredictor(tmp_path / "run")
+    assert model_live_parts(predictor.model) == {"text", "image"}
+    memes = load_split("test", 3, tiny_corpus)
+    assert np.allclose(
+        predictor.probabilities(memes),
+        np.load(tmp_path / "run" / "probabilities_test.npy"),
+        atol=1e-5,
+    )
+    pretrained_text = load_text_backbone("all_minilm_l6_v2")
+    (tuned_text,) = nested_layers(predictor.model, type(pretrained_text))
+    pairs = zip(pretrained_text.get_weights(), tuned_text.get_weights(), strict=True)
+    assert any(not np.allclose(a, b) for a, b in pairs)
+    pretrained_image = load_image_backbone("efficientnet_lite0")
+    (top,) = nested_layers(predictor.model, "efficientnet_lite0_top")
+    assert any(
+        not np.allclose(a, b)
+        for layer in top.layers
+        if layer.weights
+        for a, b in zip(
+            layer.get_weights(),
+            pretrained_image.get_layer(layer.name).get_weights(),
+            strict=True,
+        )
+    )
+
+
+def nested_layers(model, name_or_type):
+    """Layers called `name_or_type` (or of that class) anywhere inside `model` (models nest as
+    layers)."""
     found = []
     for layer in model.layers:
-        if layer.name == name:
+        if layer.name == name_or_type or type(layer) is name_or_type:
             found.append(layer)
         elif hasattr(layer, "layers"):
-            found.extend(nested_layers(layer, name))
+            found.extend(nested_layers(layer, name_or_type))
     return found
 
 
