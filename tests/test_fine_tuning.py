@@ -32,6 +32,34 @@ def tiny_config(tiny_corpus, **overrides):
     )
 
 
+def reloaded_tiny_run(tiny_corpus, tmp_path, monkeypatch, stages, **overrides):
+    """Trains a tiny run of `stages`, reloads it, and checks the reloaded model reproduces the
+    run's test probabilities; returns (predictor, test memes, their probabilities)."""
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
+    run_classifier(tiny_config(tiny_corpus, stages=stages, **overrides), tmp_path / "run")
+    predictor = TechniquePredictor(tmp_path / "run")
+    memes = load_split("test", 3, tiny_corpus)
+    probabilities = predictor.probabilities(memes)
+    assert np.allclose(
+        probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
+    )
+    return predictor, memes, probabilities
+
+
+def changed_layers(models, reference) -> set[str]:
+    """Names of the layers of `models` whose weights differ from `reference`'s same-named one."""
+    return {
+        layer.name
+        for model in models
+        for layer in model.layers
+        if layer.weights
+        for a, b in zip(
+            layer.get_weights(), reference.get_layer(layer.name).get_weights(), strict=True
+        )
+        if not np.allclose(a, b)
+    }
+
+
 def test_stage_parts_rejects_unknown_parts():
     assert stage_parts({"name": "both", "train": ["text", "image"]}) == {"text", "image"}
     with pytest.raises(ValueError, match="'train' may list only"):
@@ -39,22 +67,12 @@ def test_stage_parts_rejects_unknown_parts():
 
 
 def test_text_stage_changes_the_backbone_and_the_run_reloads(tiny_corpus, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
-    config = tiny_config(
-        tiny_corpus,
-        stages=[
-            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
-            {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-4},
-        ],
-    )
-    run_classifier(config, tmp_path / "run")
-    predictor = TechniquePredictor(tmp_path / "run")
+    stages = [
+        {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+        {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-4},
+    ]
+    predictor, _, _ = reloaded_tiny_run(tiny_corpus, tmp_path, monkeypatch, stages)
     assert model_live_parts(predictor.model) == {"text"}
-    memes = load_split("test", 3, tiny_corpus)
-    probabilities = predictor.probabilities(memes)
-    assert np.allclose(
-        probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
-    )
     # The fine-tuned encoder inside the run differs from the pretrained one.
     from meme_keras.backbones.text_backbones import load_text_backbone
 
@@ -69,49 +87,32 @@ def test_image_top_stage_trains_only_the_top_on_cached_activations(
 ):
     from meme_keras.backbones.image_backbones import load_image_backbone
 
-    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
-    config = tiny_config(
+    stages = [
+        {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+        {"name": "image_top", "train": ["image_top"], "epochs": 2, "learning_rate": 1e-3},
+        # A text stage after it runs the tuned top, frozen, on the cut activations.
+        {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-3},
+    ]
+    predictor, memes, probabilities = reloaded_tiny_run(
         tiny_corpus,
-        stages=[
-            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
-            {"name": "image_top", "train": ["image_top"], "epochs": 2, "learning_rate": 1e-3},
-            # A text stage after it runs the tuned top, frozen, on the cut activations.
-            {"name": "text", "train": ["text"], "epochs": 1, "learning_rate": 1e-3},
-        ],
+        tmp_path,
+        monkeypatch,
+        stages,
         # Averaged in through pretrained copies of MiniLM and of the image top.
         frozen_companion={"epochs": 1, "learning_rate": 1e-3},
     )
-    run_classifier(config, tmp_path / "run")
-    predictor = TechniquePredictor(tmp_path / "run")
     # The saved model takes raw images (one pretrained bottom under the tuned top): the
     # predictor and export need no cut activations.
     assert model_live_parts(predictor.model) == {"text", "image"}
-    memes = load_split("test", 3, tiny_corpus)
-    probabilities = predictor.probabilities(memes)
-    assert np.allclose(
-        probabilities, np.load(tmp_path / "run" / "probabilities_test.npy"), atol=1e-5
-    )
     pretrained = load_image_backbone("efficientnet_lite0")
     (bottom,) = nested_layers(predictor.model, "efficientnet_lite0_bottom")
-
-    def changed_layers(models):
-        return {
-            layer.name
-            for model in models
-            for layer in model.layers
-            if layer.weights
-            for a, b in zip(
-                layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True
-            )
-            if not np.allclose(a, b)
-        }
 
     # Two tops: the frozen companion's is the pretrained one, the staged model's is tuned.
     tops = nested_layers(predictor.model, "efficientnet_lite0_top")
     assert len(tops) == 2
-    (companion_top,) = [top for top in tops if not changed_layers([top])]
+    (companion_top,) = [top for top in tops if not changed_layers([top], pretrained)]
     (tuned_top,) = [top for top in tops if top is not companion_top]
-    changed = changed_layers([tuned_top, bottom])
+    changed = changed_layers([tuned_top, bottom], pretrained)
     # Only the last block's and the head's convolutions moved; BatchNorm statistics did not.
     assert changed and changed <= {
         "blocks_15_expand_conv",
@@ -139,39 +140,18 @@ def test_joint_stage_trains_the_text_backbone_and_the_image_top_together(
     from meme_keras.backbones.image_backbones import load_image_backbone
     from meme_keras.backbones.text_backbones import load_text_backbone
 
-    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
-    config = tiny_config(
-        tiny_corpus,
-        stages=[
-            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
-            {"name": "both", "train": ["text", "image_top"], "epochs": 1, "learning_rate": 1e-3},
-        ],
-    )
-    run_classifier(config, tmp_path / "run")
-    predictor = TechniquePredictor(tmp_path / "run")
+    stages = [
+        {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+        {"name": "both", "train": ["text", "image_top"], "epochs": 1, "learning_rate": 1e-3},
+    ]
+    predictor, _, _ = reloaded_tiny_run(tiny_corpus, tmp_path, monkeypatch, stages)
     assert model_live_parts(predictor.model) == {"text", "image"}
-    memes = load_split("test", 3, tiny_corpus)
-    assert np.allclose(
-        predictor.probabilities(memes),
-        np.load(tmp_path / "run" / "probabilities_test.npy"),
-        atol=1e-5,
-    )
     pretrained_text = load_text_backbone("all_minilm_l6_v2")
     (tuned_text,) = nested_layers(predictor.model, type(pretrained_text))
     pairs = zip(pretrained_text.get_weights(), tuned_text.get_weights(), strict=True)
     assert any(not np.allclose(a, b) for a, b in pairs)
-    pretrained_image = load_image_backbone("efficientnet_lite0")
     (top,) = nested_layers(predictor.model, "efficientnet_lite0_top")
-    assert any(
-        not np.allclose(a, b)
-        for layer in top.layers
-        if layer.weights
-        for a, b in zip(
-            layer.get_weights(),
-            pretrained_image.get_layer(layer.name).get_weights(),
-            strict=True,
-        )
-    )
+    assert changed_layers([top], load_image_backbone("efficientnet_lite0"))
 
 
 def nested_layers(model, name_or_type):
