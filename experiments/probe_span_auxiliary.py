@@ -22,7 +22,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 from meme_keras.backbones.features import image_features, text_features  # noqa: E402
@@ -30,7 +29,7 @@ from meme_keras.data.corpus import default_data_dir, load_split  # noqa: E402
 from meme_keras.data.span_tags import spans_to_token_tags  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
 from meme_keras.evaluation.ranking import average_precision  # noqa: E402
-from meme_keras.models.masked_mean_pooling import MaskedMeanPooling  # noqa: E402
+from meme_keras.models.heads import fusion_head  # noqa: E402
 from meme_keras.training.head_training import fold_indices  # noqa: E402
 
 UNTAGGED = -1.0  # tag value of [CLS], [SEP] and padding: left out of the auxiliary loss
@@ -75,38 +74,13 @@ def masked_tag_loss(targets, probabilities):
     return keras.ops.sum(losses * weights) / keras.ops.maximum(keras.ops.sum(weights), 1.0)
 
 
-def fusion_with_tags(num_labels: int, num_tags: int, hidden_dim=256, dropout=0.3) -> keras.Model:
-    """`models.heads.fusion_head`'s layout (1 layer, 4 heads, width 512) plus a tag output."""
-    inputs = {
-        "text_features": keras.Input((None, 384), name="text_features"),
-        "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
-        "image_features": keras.Input((49, 1280), name="image_features"),
-    }
-    mask = inputs["padding_mask"]
-
-    def project(features):
-        features = keras.layers.Dense(hidden_dim)(features)
-        features = keras.layers.LayerNormalization(epsilon=1e-6)(features)
-        return keras.layers.Dropout(dropout)(features)
-
-    text, image = project(inputs["text_features"]), project(inputs["image_features"])
-    image = image + keras_hub.layers.PositionEmbedding(49)(image)
-    block = dict(intermediate_dim=512, num_heads=4, dropout=dropout)
-    text_stream = keras_hub.layers.TransformerDecoder(**block)(
-        text, image, decoder_padding_mask=mask, use_causal_mask=False
-    )
-    image_stream = keras_hub.layers.TransformerDecoder(**block)(
-        image, text, encoder_padding_mask=mask, use_causal_mask=False
-    )
-    heads = []
-    for stream, stream_mask in ((text_stream, mask), (image_stream, None)):
-        pooled = keras.layers.Dropout(dropout)(MaskedMeanPooling()(stream, stream_mask))
-        heads.append(keras.layers.Dense(num_labels, activation="sigmoid")(pooled))
-    outputs = {
-        "probabilities": keras.layers.Average(name="probabilities")(heads),
-        "tags": keras.layers.Dense(num_tags, activation="sigmoid", name="tags")(text_stream),
-    }
-    return keras.Model(inputs, outputs)
+def fusion_with_tags(num_labels: int, num_tags: int, image_cells: int) -> keras.Model:
+    """`models.heads.fusion_head` with fusion_frozen.yaml's settings, plus a per-token tag
+    output on its text stream (the last text block's output)."""
+    head = fusion_head(num_labels, text_width=384, image_width=1280, image_cells=image_cells)
+    text_stream = head.get_layer("text_block_0").output
+    tags = keras.layers.Dense(num_tags, activation="sigmoid", name="tags")(text_stream)
+    return keras.Model(head.input, {"probabilities": head.output, "tags": tags})
 
 
 def out_of_fold(inputs, labels, tags, weight: float, seed: int) -> np.ndarray:
@@ -115,7 +89,8 @@ def out_of_fold(inputs, labels, tags, weight: float, seed: int) -> np.ndarray:
     for fold, validation in enumerate(fold_indices(len(labels), 5, seed)):
         train = np.setdiff1d(np.arange(len(labels)), validation)
         keras.utils.set_random_seed(seed * 100 + fold)
-        model = fusion_with_tags(labels.shape[1], tags.shape[2])
+        cells = inputs["image_features"].shape[1]
+        model = fusion_with_tags(labels.shape[1], tags.shape[2], cells)
         model.compile(
             keras.optimizers.Nadam(1e-3),
             loss={
