@@ -313,7 +313,7 @@ def _training_features(memes, config):
     from meme_keras.data.corpus import default_data_dir
     from meme_keras.data.techniques import read_techniques
     from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
-    from meme_keras.training.feature_sets import FeatureSet
+    from meme_keras.pipeline.feature_sets import FeatureSet
 
     techniques = read_techniques(default_data_dir(), "multimodal")
     encoded = make_text_encoder("all_minilm_l6_v2", config["text_backbone"]["sequence_length"])
@@ -359,8 +359,8 @@ class EpochTimer:
 
 def phase_train_head(args: dict) -> dict:
     """fit_head (the proposed fusion head) on cached-feature-shaped data: seconds per epoch."""
+    from meme_keras.config import make_config
     from meme_keras.training import head_training
-    from meme_keras.training.config import make_config
 
     config = make_config(
         {
@@ -398,8 +398,9 @@ def phase_train_head(args: dict) -> dict:
 
 def phase_train_finetune(args: dict) -> dict:
     """A few steps with the text backbone fine-tuned under the head; an epoch extrapolated."""
-    from meme_keras.training.config import make_config
-    from meme_keras.training.fine_tuning import LiveBackbones, classifier_dataset
+    from meme_keras.config import make_config
+    from meme_keras.pipeline.classifier_inputs import classifier_dataset
+    from meme_keras.training.fine_tuning import LiveBackbones
     from meme_keras.training.head_training import build_head, compile_model
 
     config = make_config()
@@ -439,9 +440,9 @@ def phase_train_finetune(args: dict) -> dict:
 def phase_export(args: dict) -> dict:
     """A SavedModel to time: `run`'s when given, else a tiny run (1 epoch, few memes, one
     frozen head: the backbones of the full model, but not its 5 fold models)."""
+    from meme_keras.config import make_config
     from meme_keras.export.saved_model import export_run
     from meme_keras.training.classifier_run import run_classifier
-    from meme_keras.training.config import make_config
 
     workdir = Path(args["workdir"])
     if args.get("run"):
@@ -535,11 +536,11 @@ def phase_inference(args: dict) -> dict:
 
 def phase_scale_extract(args: dict) -> dict:
     """The product's feature extraction (no cache) for `memes` repeated memes, streamed in
-    chunks (`feature_set_chunks`, what `TechniquePredictor` uses): only a chunk is held."""
+    chunks (`feature_set_chunks`, what `TechniqueModel` uses): only a chunk is held."""
+    from meme_keras.config import make_config
     from meme_keras.data.corpus import default_data_dir
     from meme_keras.data.techniques import read_techniques
-    from meme_keras.training.config import make_config
-    from meme_keras.training.feature_sets import feature_set_chunks
+    from meme_keras.pipeline.feature_sets import feature_set_chunks
 
     config = make_config()
     techniques = read_techniques(default_data_dir(), "multimodal")

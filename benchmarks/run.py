@@ -57,7 +57,7 @@ NOTES = [
     "--export-run the given trained run (e.g. runs/main: 5 fold models, each with its own "
     "fine-tuned backbones, which is what a user ships).",
     "Scaling: each size is a fresh process; extraction is feature_set_chunks without cache, "
-    "chunks of 256 memes, as TechniquePredictor streams them (includes loading and tracing "
+    "chunks of 256 memes, as TechniqueModel streams them (includes loading and tracing "
     "both backbones: the linear fit separates that fixed cost); "
     "prediction streams raw memes through the SavedModel in batches of 32 (sizes under 32 "
     "run smaller batches, so their memory is lower).",

@@ -30,7 +30,7 @@ from meme_keras.data.span_tags import spans_to_token_tags  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
 from meme_keras.evaluation.ranking import average_precision  # noqa: E402
 from meme_keras.models.heads import fusion_head  # noqa: E402
-from meme_keras.training.head_training import fold_indices  # noqa: E402
+from meme_keras.training.folds import fold_splits  # noqa: E402
 
 UNTAGGED = -1.0  # tag value of [CLS], [SEP] and padding: left out of the auxiliary loss
 
@@ -86,8 +86,7 @@ def fusion_with_tags(num_labels: int, num_tags: int, image_cells: int) -> keras.
 def out_of_fold(inputs, labels, tags, weight: float, seed: int) -> np.ndarray:
     """Out-of-fold technique probabilities; early stopping on the technique loss."""
     probabilities = np.zeros_like(labels)
-    for fold, validation in enumerate(fold_indices(len(labels), 5, seed)):
-        train = np.setdiff1d(np.arange(len(labels)), validation)
+    for fold, train, validation in fold_splits(len(labels), 5, seed):
         keras.utils.set_random_seed(seed * 100 + fold)
         cells = inputs["image_features"].shape[1]
         model = fusion_with_tags(labels.shape[1], tags.shape[2], cells)

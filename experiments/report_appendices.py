@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPOSITORY))
 
 import pandas as pd  # noqa: E402
 
+from meme_keras.config import load_config  # noqa: E402
 from meme_keras.training.classifier_run import run_classifier  # noqa: E402
-from meme_keras.training.config import load_config  # noqa: E402
 
 CONFIGS = REPOSITORY / "experiments" / "configs"
 RUNS = REPOSITORY / "runs"

@@ -1,17 +1,18 @@
-"""`make reproduce`: both tasks end to end on the offline default backbones.
+"""`make reproduce`: the three tasks end to end on the offline default backbones.
 
-Main task: the proposed fusion model (image top, then text, fine-tuned), the linear probe and the
-constant top-3 reference, each tuned on train+dev folds and scored once on test.
-Enhancement: `experiments/spans.py`.
-Writes `assets/main_results.md` and prints the tables. A run that already finished with the same
-config, data, packages and code is reused, not trained again (`--retrain` trains everything).
+Subtask 3 (`techniques`, printed first): the proposed fusion model, the linear probe and the
+constant top-3 reference. Subtask 2 (`spans`): the span tagger and its references. Subtask 1
+(`text_techniques`): the text model, its linear probe and the constant top-3. Every choice is
+made on train+dev folds; test is scored once.
+Writes `assets/{main,spans,text}_results.md` and prints the tables. A run that already finished
+with the same config, data, packages and code is reused (`--retrain` trains everything).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,8 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
-from meme_keras.training.classifier_run import constant_top_k_scores, run_classifier  # noqa: E402
-from meme_keras.training.config import load_config  # noqa: E402
+from meme_keras.config import load_config  # noqa: E402
+from meme_keras.console import configure_logging  # noqa: E402
+from meme_keras.training.classifier_run import constant_top_k_scores  # noqa: E402
+from meme_keras.training.run import train_config  # noqa: E402
 
 REPORT = {"micro_f1": 0.498, "macro_f1": 0.15}
 
@@ -77,30 +80,22 @@ def threshold_rules_table(path: Path) -> str | None:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-spans", action="store_true")
-    parser.add_argument(
-        "--retrain",
-        action="store_true",
-        help="train every run again, even one that finished with the same config, data and code",
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    started = time.perf_counter()
-    configs = REPOSITORY / "experiments" / "configs"
-    main_config = load_config(configs / "main.yaml")
-    reuse = not args.retrain
-    main_metrics = run_classifier(main_config, REPOSITORY / "runs" / "main", reuse_finished=reuse)
-    probe_metrics = run_classifier(
-        load_config(configs / "linear_probe.yaml"),
-        REPOSITORY / "runs" / "linear_probe",
-        reuse_finished=reuse,
-    )
-    main_metrics = {
-        **main_metrics,
-        "held_out": held_out_scores(REPOSITORY / "runs" / "main" / "threshold_rules.csv"),
+def train(config_name: str, reuse: bool) -> dict:
+    config = load_config(REPOSITORY / "experiments" / "configs" / f"{config_name}.yaml")
+    return train_config(config, REPOSITORY / "runs" / config.name, verbose=0, reuse_finished=reuse)
+
+
+def with_held_out(metrics: dict, run: str) -> dict:
+    return {
+        **metrics,
+        "held_out": held_out_scores(REPOSITORY / "runs" / run / "threshold_rules.csv"),
     }
+
+
+def main_task(assets: Path, reuse: bool) -> None:
+    main_metrics = with_held_out(train("main", reuse), "main")
+    probe_metrics = train("linear_probe", reuse)
+    main_config = load_config(REPOSITORY / "experiments" / "configs" / "main.yaml")
     rows = [
         ("proposed: transformer fusion, EfficientNet top + MiniLM fine-tuned (ours)", main_metrics),
         ("linear probe on frozen pooled features (ours)", probe_metrics),
@@ -108,21 +103,58 @@ def main() -> None:
         ("report: fusion, ResNet50 + ALBERT-large, fine-tuned text", {"test": REPORT}),
     ]
     table = results_table(rows)
-    assets = REPOSITORY / "assets"
-    assets.mkdir(exist_ok=True)
     (assets / "main_results.md").write_text(table + "\n")
-    print("\nMain task (subtask 3), test set:\n" + table)
+    print("\nSubtask 3 (techniques, text + image), test set:\n" + table, flush=True)
     rules = threshold_rules_table(REPOSITORY / "runs" / "main" / "threshold_rules.csv")
     if rules:
         (assets / "main_threshold_rules.md").write_text(rules + "\n")
         print("\nDecision rules, cross-validated on the out-of-fold probabilities:\n" + rules)
-    if not args.skip_spans:
-        from experiments.spans import run_spans
 
-        run_spans(REPOSITORY / "runs" / "spans", assets, reuse_finished=reuse)
-        print(
-            "\nEnhancement (subtask 2), span P/R/F1:\n" + (assets / "spans_results.md").read_text()
-        )
+
+def span_task(assets: Path, reuse: bool) -> None:
+    train("spans", reuse)
+    run = REPOSITORY / "runs" / "spans"
+    for path in run.glob("spans_*"):
+        shutil.copy2(path, assets / path.name)
+    print(
+        "\nSubtask 2 (spans), span P/R/F1:\n" + (run / "spans_results.md").read_text(), flush=True
+    )
+
+
+def text_task(assets: Path, reuse: bool) -> None:
+    text_metrics = with_held_out(train("text_techniques", reuse), "text_techniques")
+    probe_metrics = train("text_linear_probe", reuse)
+    config = load_config(REPOSITORY / "experiments" / "configs" / "text_techniques.yaml")
+    rows = [
+        ("text head, MiniLM fine-tuned (ours)", text_metrics),
+        ("linear probe on frozen pooled MiniLM features (ours)", probe_metrics),
+        ("constant: 3 most frequent labels", {"test": constant_top_k_scores(config, 3)}),
+    ]
+    table = results_table(rows)
+    (assets / "text_results.md").write_text(table + "\n")
+    print("\nSubtask 1 (text_techniques, text only), test set:\n" + table, flush=True)
+
+
+TASKS = {"techniques": main_task, "spans": span_task, "text_techniques": text_task}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tasks", nargs="+", choices=list(TASKS), default=list(TASKS), help="the tasks to run"
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every run again, even one that finished with the same config, data and code",
+    )
+    args = parser.parse_args()
+    configure_logging()
+    started = time.perf_counter()
+    assets = REPOSITORY / "assets"
+    assets.mkdir(exist_ok=True)
+    for task in args.tasks:
+        TASKS[task](assets, reuse=not args.retrain)
     print(f"\nreproduce finished in {time.perf_counter() - started:.0f} s")
 
 

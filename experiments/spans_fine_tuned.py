@@ -1,7 +1,7 @@
-"""Issue 3's last step: fine-tune MiniLM at the chosen grid point, and compare with the frozen
+"""Fine-tune MiniLM at the span task's chosen grid point, and compare with the frozen
 tagger on dev (both trained on train; token thresholds tuned on dev; test scored once each).
 
-Reads the chosen loss from runs/spans/config.yaml (run `experiments/spans.py` first).
+Reads the chosen loss from runs/spans/config.yaml (train `experiments/configs/spans.yaml` first).
 Writes assets/spans_fine_tuned.{csv,md}.
 Usage: python experiments/spans_fine_tuned.py [--epochs 3]
 """
@@ -21,33 +21,35 @@ sys.path.insert(0, str(REPOSITORY))
 
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-from experiments.spans import load_data, markdown_table  # noqa: E402
 from meme_keras.backbones.text_backbones import load_text_backbone  # noqa: E402
+from meme_keras.config import load_config  # noqa: E402
 from meme_keras.data.corpus import default_data_dir  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
+from meme_keras.evaluation.markdown_tables import markdown_table  # noqa: E402
 from meme_keras.evaluation.span_f1 import span_scores  # noqa: E402
+from meme_keras.pipeline.padded_length import padded_length  # noqa: E402
+from meme_keras.thresholds import threshold_grid  # noqa: E402
+from meme_keras.training.span_run import load_data  # noqa: E402
 from meme_keras.training.span_training import (  # noqa: E402
     best_threshold,
     decode_spans,
     fine_tune_span_tagger,
     fit_span_tagger,
-    predict_probabilities,
+    predict_tag_probabilities,
     sweep_span_threshold,
-    threshold_grid,
 )
 
 
 def evaluate(name, model, inputs_of, dev, test, techniques, config) -> dict:
-    dev_probabilities = predict_probabilities(model, inputs_of(dev))
+    dev_probabilities = predict_tag_probabilities(model, inputs_of(dev))
     sweep = sweep_span_threshold(
-        dev, dev_probabilities, techniques, threshold_grid(config["thresholds"])
+        dev, dev_probabilities, techniques, threshold_grid(**config["thresholds"])
     )
     threshold = best_threshold(sweep)
     dev_scores = sweep.loc[sweep["threshold"] == threshold].iloc[0]
     test_spans = decode_spans(
-        test, predict_probabilities(model, inputs_of(test)), techniques, threshold
+        test, predict_tag_probabilities(model, inputs_of(test)), techniques, threshold
     )
     test_scores = span_scores(test_spans, test.gold())
     return {
@@ -66,13 +68,16 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
-    config = yaml.safe_load((REPOSITORY / "runs" / "spans" / "config.yaml").read_text())
+    config = load_config(REPOSITORY / "runs" / "spans" / "config.yaml")
     config["fine_tune"]["epochs"] = args.epochs
     techniques = read_techniques(default_data_dir(), "text")
-    train, dev, test = (load_data(split, techniques, config) for split in ("train", "dev", "test"))
-    # No compute on positions past the longest text (101 tokens), as experiments/spans.py does.
+    train, dev, test = (
+        load_data(split, techniques, config, default_data_dir())
+        for split in ("train", "dev", "test")
+    )
+    # No compute on positions past the longest text (101 tokens), as the spans run does.
     longest = max(int(data.padding_mask.sum(1).max()) for data in (train, dev, test))
-    length = min(train.padding_mask.shape[1], -(-longest // 8) * 8)
+    length = padded_length(longest, 8, train.padding_mask.shape[1])
     train, dev, test = (data.trimmed(length) for data in (train, dev, test))
     keras.utils.set_random_seed(config["seed"])
     head = fit_span_tagger(train, config, len(techniques))

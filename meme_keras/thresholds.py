@@ -17,14 +17,26 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from meme_keras.atomic_files import (
+    save_figure_atomically,
+    write_csv_atomically,
+    write_json_atomically,
+)
 from meme_keras.evaluation.multilabel_f1 import (
     label_counts,
     multilabel_scores,
     scores_from_counts,
 )
 
+
 # Rounded so that a chosen threshold reads (and serializes) as 0.28, not 0.28000000000000014.
-DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+def threshold_grid(start: float, stop: float, step: float) -> np.ndarray:
+    """Thresholds from `start` to `stop` (included) every `step`, rounded to 4 decimals: the
+    one grid every sweep uses (meme-level thresholds and the span task's token threshold)."""
+    return np.round(np.arange(start, stop + 1e-9, step), 4)
+
+
+DEFAULT_THRESHOLDS = threshold_grid(0.05, 0.95, 0.01)
 MODES = ("global", "per_label")
 OBJECTIVES = ("micro", "macro", "mix")
 SWEEP_COLUMNS = ("threshold", "micro_f1", "macro_f1", "micro_precision", "micro_recall")
@@ -67,8 +79,6 @@ class TunedThresholds:
 
     def to_json(self, path: str | Path) -> Path:
         """Write technique -> threshold plus the tuning metadata; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "format": JSON_FORMAT,
             "mode": self.mode,
@@ -84,8 +94,7 @@ class TunedThresholds:
                 for name, value in zip(self.techniques, self.thresholds, strict=True)
             },
         }
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_json_atomically(record, path)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TunedThresholds:
@@ -326,8 +335,22 @@ def write_sweep(table: pd.DataFrame, csv_path: str | Path) -> Path:
     """Write a sweep table to CSV (creating parent folders); returns the path."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(csv_path, index=False)
+    write_csv_atomically(table, csv_path)
     return csv_path
+
+
+# (column, label, line style, colour) of each curve a sweep plot draws.
+MEME_SWEEP_CURVES = (
+    ("micro_f1", "micro F1", "-", "tab:blue"),
+    ("macro_f1", "macro F1", "-", "tab:orange"),
+    ("micro_precision", "micro precision", "--", "tab:green"),
+    ("micro_recall", "micro recall", "--", "tab:red"),
+)
+SPAN_SWEEP_CURVES = (
+    ("f1", "span F1", "-", "tab:blue"),
+    ("precision", "precision", "--", "tab:green"),
+    ("recall", "recall", "--", "tab:red"),
+)
 
 
 def plot_threshold_sweep(
@@ -335,32 +358,32 @@ def plot_threshold_sweep(
     path: str | Path,
     chosen: float | None = None,
     title: str = "F1 against decision threshold",
+    curves=MEME_SWEEP_CURVES,
+    xlabel: str = "threshold",
 ) -> Path:
-    """PNG of micro/macro F1 (solid) and micro precision/recall (dashed) against threshold.
-
-    A vertical line marks `chosen` when given, as in the report's Appendix 3.
-    """
+    """PNG of a sweep table's `curves` against its `threshold` column (F1 solid, precision
+    and recall dashed); a vertical line marks `chosen`, as in the report's Appendix 3. One plot
+    for every sweep: meme-level thresholds, and the span task's token threshold
+    (`curves=SPAN_SWEEP_CURVES`, whose span recall can pass 1)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # An explicit Agg canvas instead of pyplot: no global backend switch, no figure registry.
     figure = Figure(figsize=(7, 4.5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    threshold = table["threshold"]
-    axes.plot(threshold, table["micro_f1"], label="micro F1", color="tab:blue")
-    axes.plot(threshold, table["macro_f1"], label="macro F1", color="tab:orange")
-    axes.plot(threshold, table["micro_precision"], "--", label="micro precision", color="tab:green")
-    axes.plot(threshold, table["micro_recall"], "--", label="micro recall", color="tab:red")
+    for column, label, style, colour in curves:
+        axes.plot(table["threshold"], table[column], style, label=label, color=colour)
     if chosen is not None:
-        axes.axvline(chosen, color="black", linewidth=1, label=f"chosen {chosen:.2f}")
-    axes.set_xlabel("threshold")
+        axes.axvline(chosen, color="black", linewidth=1, label=f"chosen {chosen:g}")
+    highest = float(table[[column for column, *_ in curves]].to_numpy().max())
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("score")
-    axes.set_ylim(0.0, 1.0)
+    axes.set_ylim(0.0, max(1.0, highest + 0.05))
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    save_figure_atomically(figure, path)
     return path
 
 

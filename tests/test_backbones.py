@@ -3,13 +3,10 @@ code exercised on tiny random-weight models (their weights cannot be downloaded 
 
 from __future__ import annotations
 
-import io
-
 import keras
 import keras_hub
 import numpy as np
 import pytest
-import sentencepiece
 
 from meme_keras.backbones.features import encode_texts, text_inputs
 from meme_keras.backbones.image_backbones import (
@@ -74,41 +71,6 @@ def test_unknown_backbone_and_missing_weights_give_clear_errors(tmp_path):
         load_image_backbone("resnet50", weights=str(tmp_path / "missing.h5"))
     with pytest.raises(RuntimeError, match="cannot load text backbone 'albert_base'"):
         load_text_backbone("albert_base", preset=str(tmp_path / "no_such_preset"))
-
-
-@pytest.fixture(scope="module")
-def tiny_albert_preset(tmp_path_factory):
-    """A local keras-hub ALBERT preset: a tiny SentencePiece model and a tiny backbone."""
-    corpus = ["I HATE TRUMP most terrorist do", "there are only two genders", "a cat and a kitten"]
-    proto = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus * 20),
-        model_writer=proto,
-        vocab_size=20,
-        model_type="WORD",
-        pad_id=0,
-        unk_id=1,
-        bos_id=2,
-        eos_id=3,
-        pad_piece="<pad>",
-        bos_piece="[CLS]",
-        eos_piece="[SEP]",
-        user_defined_symbols="[MASK]",
-    )
-    tokenizer = keras_hub.models.AlbertTokenizer(proto=proto.getvalue())
-    backbone = keras_hub.models.AlbertBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=2,
-        num_heads=2,
-        embedding_dim=8,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-    )
-    preset = tmp_path_factory.mktemp("albert_preset")
-    backbone.save_to_preset(str(preset))
-    tokenizer.save_to_preset(str(preset))
-    return preset
 
 
 def test_albert_loads_from_a_local_preset_and_its_offsets_encoder_matches(tiny_albert_preset):

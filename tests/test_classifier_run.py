@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from meme_keras import cli
+from meme_keras.config import make_config
 from meme_keras.data.corpus import load_split
 from meme_keras.evaluation.prediction_files import evaluate_prediction_file
-from meme_keras.predictor import TechniquePredictor
+from meme_keras.inference.technique_model import TechniqueModel
 from meme_keras.training.classifier_run import run_classifier
-from meme_keras.training.config import make_config
 
 TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 
@@ -105,7 +105,7 @@ def test_test_scores_are_recomputed_from_the_prediction_file(tiny_run, tiny_corp
 
 def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus):
     _, output, _ = tiny_run
-    predictor = TechniquePredictor(output)
+    predictor = TechniqueModel(output)
     memes = load_split("test", 3, tiny_corpus)
     probabilities = predictor.probabilities(memes)
     assert np.allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
@@ -113,7 +113,7 @@ def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus):
 
 def test_prediction_in_chunks_matches_one_pass(tiny_run, tiny_corpus):
     _, output, _ = tiny_run
-    predictor = TechniquePredictor(output)
+    predictor = TechniqueModel(output)
     memes = load_split("test", 3, tiny_corpus)
     assert len(memes) >= 3
     whole = predictor.probabilities(memes, chunk_size=len(memes), cache_dir=None)
@@ -132,7 +132,8 @@ def test_cli_predict_and_evaluate(tiny_run, tiny_corpus, tmp_path, capsys):
         (output / "predictions_test.json").read_text()
     )
     assert cli.main(["evaluate", str(target), "--data-dir", str(tiny_corpus)]) == 0
-    printed = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    printed = capsys.readouterr().out
+    printed = json.loads(printed[printed.index("\n{") + 1 :])  # after predict's own view
     assert printed["micro_f1"] == pytest.approx(metrics["test"]["micro_f1"])
 
 
@@ -149,7 +150,7 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_co
     exported = tmp_path / "saved_model"
     assert cli.main(["export", "--run", str(output), "--output", str(exported)]) == 0
     memes = load_split("test", 3, tiny_corpus)
-    expected = TechniquePredictor(output).probabilities(memes)
+    expected = TechniqueModel(output).probabilities(memes)
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -172,7 +173,7 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_co
     )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
-    decisions = TechniquePredictor(output).thresholds.apply(np.asarray(served["probabilities"]))
+    decisions = TechniqueModel(output).thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
 
 
@@ -259,3 +260,17 @@ def test_replacing_a_finished_run_drops_its_logs_but_a_killed_run_keeps_them(tmp
     assert (finished / "metrics.json").exists()
     forget_finished(killed)
     assert (killed / "logs" / "fold_0" / "backup").is_dir()  # what it resumes from
+
+
+def test_a_run_whose_decision_rule_was_edited_is_not_reused(tmp_path):
+    from meme_keras.training.finished_runs import finished_metrics, mark_finished
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "config.yaml", "thresholds.json", "predictions_test.json"):
+        (run / name).write_text(name)
+    (run / "metrics.json").write_text("{}")
+    mark_finished(run, "key")
+    assert finished_metrics(run, "key") == {}
+    (run / "thresholds.json").write_text('{"edited": true}')
+    assert finished_metrics(run, "key") is None

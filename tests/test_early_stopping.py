@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+from meme_keras.config import make_config
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
-from meme_keras.training.config import make_config
 from meme_keras.training.head_training import compile_model
 
 

@@ -10,11 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 
+from meme_keras.config import make_config
 from meme_keras.data.corpus import load_split
-from meme_keras.predictor import TechniquePredictor
+from meme_keras.inference.technique_model import TechniqueModel
+from meme_keras.pipeline.classifier_inputs import model_live_parts
 from meme_keras.training.classifier_run import run_classifier
-from meme_keras.training.config import make_config
-from meme_keras.training.fine_tuning import all_trained_parts, model_live_parts, stage_parts
+from meme_keras.training.fine_tuning import stage_parts
 
 TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 
@@ -37,7 +38,7 @@ def reloaded_tiny_run(tiny_corpus, tmp_path, monkeypatch, stages, **overrides):
     run's test probabilities; returns (predictor, test memes, their probabilities)."""
     monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
     run_classifier(tiny_config(tiny_corpus, stages=stages, **overrides), tmp_path / "run")
-    predictor = TechniquePredictor(tmp_path / "run")
+    predictor = TechniqueModel(tmp_path / "run")
     memes = load_split("test", 3, tiny_corpus)
     probabilities = predictor.probabilities(memes)
     assert np.allclose(
@@ -167,16 +168,15 @@ def nested_layers(model, name_or_type):
 
 
 def test_image_and_image_top_stages_do_not_mix(tiny_corpus):
-    config = tiny_config(
-        tiny_corpus,
-        stages=[
-            {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
-            {"name": "top", "train": ["image_top"], "epochs": 1, "learning_rate": 1e-4},
-            {"name": "image", "train": ["image"], "epochs": 1, "learning_rate": 1e-4},
-        ],
-    )
     with pytest.raises(ValueError, match="whole image backbone or its top, not both"):
-        all_trained_parts(config)
+        tiny_config(
+            tiny_corpus,
+            stages=[
+                {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+                {"name": "top", "train": ["image_top"], "epochs": 1, "learning_rate": 1e-4},
+                {"name": "image", "train": ["image"], "epochs": 1, "learning_rate": 1e-4},
+            ],
+        )
 
 
 MIRRORED_SCRIPT = textwrap.dedent(
@@ -188,7 +188,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
     from meme_keras.training.classifier_run import run_classifier
-    from meme_keras.training.config import make_config
+    from meme_keras.config import make_config
     from meme_keras.training.distribution import make_strategy
     assert make_strategy("mirrored").num_replicas_in_sync == 2
     config = make_config(json.loads(sys.argv[1]))
@@ -205,7 +205,13 @@ def test_mirrored_strategy_trains_and_saves_on_two_logical_cpus(tiny_corpus, tmp
         stages=[{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
     )
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(config), str(tmp_path / "run")],
+        [
+            sys.executable,
+            "-c",
+            MIRRORED_SCRIPT,
+            json.dumps(config.to_dict()),
+            str(tmp_path / "run"),
+        ],
         capture_output=True,
         text=True,
         env={
@@ -221,9 +227,9 @@ def test_mirrored_strategy_trains_and_saves_on_two_logical_cpus(tiny_corpus, tmp
 
 def test_fold_models_with_backbones_average_into_one_model():
     from meme_keras.models.heads import fusion_head
-    from meme_keras.training.feature_sets import FeatureSet
+    from meme_keras.models.model_average import average_models
+    from meme_keras.pipeline.feature_sets import FeatureSet
     from meme_keras.training.fine_tuning import LiveBackbones
-    from meme_keras.training.head_training import average_models
 
     config = make_config({"model": TINY_MODEL})
     features = FeatureSet(
@@ -255,9 +261,9 @@ def test_fold_models_with_backbones_average_into_one_model():
 
 def test_fine_tuning_batches_are_shuffled_by_seed_and_epoch():
     from meme_keras.data.meme import Meme
+    from meme_keras.pipeline.classifier_inputs import classifier_dataset
+    from meme_keras.pipeline.feature_sets import FeatureSet
     from meme_keras.training.callbacks import EpochClock
-    from meme_keras.training.feature_sets import FeatureSet
-    from meme_keras.training.fine_tuning import classifier_dataset
 
     count = 12
     features = FeatureSet(

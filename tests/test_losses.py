@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from meme_keras.training.loss_factory import make_loss
-from meme_keras.training.losses import (
+from meme_keras.losses import (
     SmoothedBinaryCrossentropy,
     SmoothedFocalLoss,
     balanced_positive_weights,
 )
+from meme_keras.training.loss_factory import make_loss
 
 Y_TRUE = np.array([[1.0, 0.0]], dtype="float32")
 Y_PRED = np.array([[0.8, 0.4]], dtype="float32")

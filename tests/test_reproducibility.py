@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from meme_keras.config import make_config
 from meme_keras.data.corpus import SPLIT_FILES
 from meme_keras.training.classifier_run import run_classifier
-from meme_keras.training.config import make_config
 
 # The concatenation baseline (with dropout) keeps three runs fast: the fusion head's graph
 # takes far longer to trace on a small CPU. The fusion head is as deterministic (checked with
@@ -90,7 +90,7 @@ def test_the_run_folder_records_what_it_was_computed_from(runs, tiny_corpus):
     for name, seed in (("first", 7), ("other_seed", 8)):
         provenance = read_json(runs[name] / "provenance.json")
         config = tiny_config(tiny_corpus, seed)
-        assert provenance["config"] == json.loads(json.dumps(config))
+        assert provenance["config"] == json.loads(json.dumps(config.to_dict()))
         packages = provenance["packages"]
         assert packages["tensorflow"] == tf.__version__
         assert packages["keras"] == keras.__version__

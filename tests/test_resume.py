@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import pytest
 
+from meme_keras.config import make_config
+from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.training import head_training
 from meme_keras.training.callbacks import stage_callbacks
-from meme_keras.training.config import make_config
 from meme_keras.training.distribution import seed_everything
-from meme_keras.training.feature_sets import FeatureSet
 from meme_keras.training.fine_tuning import train_stages
 
 TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}

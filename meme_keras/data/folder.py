@@ -23,12 +23,16 @@ CAPTION_SUFFIX = ".txt"
 
 
 def read_meme_folder(
-    folder: str | Path, skip_invalid: bool = False, check_images: bool = True
+    folder: str | Path,
+    skip_invalid: bool = False,
+    check_images: bool = True,
+    require_images: bool = True,
 ) -> tuple[list[Meme], list[tuple[Path, str]]]:
     """Returns (memes sorted by id, [(file, reason)] of the memes left out).
 
     With `skip_invalid=False` the first problem raises CorpusError instead and `skipped` is
-    always empty. A missing or empty folder raises in both modes.
+    always empty. A missing or empty folder raises in both modes. Without `require_images`
+    (for text-only models), a caption alone is a meme.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -56,7 +60,11 @@ def read_meme_folder(
     memes, skipped = [], []
     for stem in sorted(set(images) | set(captions)):
         try:
-            memes.append(_read_meme(stem, images.get(stem, []), captions.get(stem), check_images))
+            memes.append(
+                _read_meme(
+                    stem, images.get(stem, []), captions.get(stem), check_images, require_images
+                )
+            )
         except CorpusError as error:
             if not skip_invalid:
                 raise
@@ -64,8 +72,12 @@ def read_meme_folder(
     return memes, skipped
 
 
-def _read_meme(stem: str, images: list[Path], caption: Path | None, check_images: bool) -> Meme:
+def _read_meme(
+    stem: str, images: list[Path], caption: Path | None, check_images: bool, require_images: bool
+) -> Meme:
     if not images:
+        if not require_images:
+            return Meme(stem, read_caption(caption, stem))
         raise CorpusError(caption, stem, "caption without an image of the same name")
     if len(images) > 1:
         names = ", ".join(path.name for path in images)

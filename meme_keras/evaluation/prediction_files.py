@@ -33,12 +33,14 @@ def _by_id(records, path: Path, gold_ids: list[str]) -> dict:
 def evaluate_prediction_file(
     path: str | Path, split: str = "test", task: str = "techniques", data_dir=None
 ) -> dict:
-    """Task scores of a predictions file: micro/macro F1 ("techniques") or span P/R/F1."""
+    """Task scores of a predictions file: micro/macro F1 ("techniques", "text_techniques") or
+    span P/R/F1 ("spans")."""
     path, data_dir = Path(path), data_dir or default_data_dir()
     records = read_json_records(path)
-    if task == "techniques":
-        gold = load_split(split, 3, data_dir, check_images=False)
-        techniques = read_techniques(data_dir, "multimodal")
+    if task in ("techniques", "text_techniques"):
+        subtask, kind = (3, "multimodal") if task == "techniques" else (1, "text")
+        gold = load_split(split, subtask, data_dir, check_images=False)
+        techniques = read_techniques(data_dir, kind)
         predicted = _by_id(records, path, [m.id for m in gold])
         try:
             predicted_matrix = labels_to_multi_hot([predicted[m.id] for m in gold], techniques)
@@ -46,6 +48,8 @@ def evaluate_prediction_file(
             raise CorpusError(path, None, str(error)) from None
         gold_matrix = labels_to_multi_hot([m.labels for m in gold], techniques)
         return multilabel_scores(gold_matrix, predicted_matrix)
+    if task != "spans":
+        raise ValueError(f"unknown task {task!r}; choose techniques, text_techniques or spans")
     gold = load_split(split, 2, data_dir, check_images=False)
     predicted = _by_id(records, path, [m.id for m in gold])
     try:

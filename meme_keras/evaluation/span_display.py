@@ -10,7 +10,7 @@ from rich.text import Text
 
 from meme_keras.data.meme import Span
 
-# Distinct background colours; techniques beyond them reuse the palette.
+# Distinct background colours, one per technique of the 22 (in the order of the run's list).
 PALETTE = (
     "red3",
     "dark_orange3",
@@ -24,17 +24,35 @@ PALETTE = (
     "chartreuse4",
     "steel_blue",
     "orchid",
+    "dark_red",
+    "orange4",
+    "yellow4",
+    "sea_green3",
+    "turquoise4",
+    "slate_blue3",
+    "medium_purple4",
+    "hot_pink3",
+    "grey37",
+    "light_salmon3",
 )
 
 
-def highlighted_text(meme_text: str, spans: Sequence[Span]) -> tuple[Text, dict[str, str]]:
+def technique_colours(techniques: Sequence[str]) -> dict[str, str]:
+    """One colour per technique, by its position in `techniques`: the same in every meme."""
+    return {technique: PALETTE[k % len(PALETTE)] for k, technique in enumerate(techniques)}
+
+
+def highlighted_text(
+    meme_text: str, spans: Sequence[Span], colours: dict[str, str] | None = None
+) -> tuple[Text, dict[str, str]]:
     """The text with each span's background set to its technique's colour.
 
     Characters inside spans of two or more techniques are also underlined and bold (the last
-    colour drawn shows); the legend maps technique -> colour, in order of first appearance.
+    colour drawn shows). `colours` (technique -> colour, see `technique_colours`) keeps colours
+    the same across memes; techniques it lacks get the next free colour.
     """
     text = Text(meme_text)
-    colours: dict[str, str] = {}
+    colours = dict(colours or {})
     depth = [0] * len(meme_text)
     for span in sorted(spans):
         colour = colours.setdefault(span.technique, PALETTE[len(colours) % len(PALETTE)])
@@ -48,11 +66,15 @@ def highlighted_text(meme_text: str, spans: Sequence[Span]) -> tuple[Text, dict[
 
 
 def print_highlighted(
-    meme_text: str, spans: Sequence[Span], console: Console | None = None, title: str = ""
+    meme_text: str,
+    spans: Sequence[Span],
+    console: Console | None = None,
+    title: str = "",
+    colours: dict[str, str] | None = None,
 ) -> None:
     """Prints the text with spans highlighted, a legend, and the spans with their fragments."""
     console = console or Console()
-    text, colours = highlighted_text(meme_text, spans)
+    text, colours = highlighted_text(meme_text, spans, colours)
     if title:
         console.rule(title)
     console.print(text)

@@ -15,7 +15,8 @@ import tensorflow as tf
 from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
-from meme_keras.predictor import TechniquePredictor
+from meme_keras.inference import load
+from meme_keras.inference.technique_model import TechniqueModel
 
 SIGNATURE_INPUTS = (
     tf.TensorSpec([None], tf.string, name="image_bytes"),
@@ -41,15 +42,16 @@ class RawMemeClassifier(tf.Module):
     that modality's cached features (else the model holds its fine-tuned backbone).
     """
 
-    def __init__(self, predictor: TechniquePredictor):
+    def __init__(self, predictor: TechniqueModel):
         super().__init__(name="raw_meme_classifier")
         config = predictor.config
         image, text = config["image_backbone"], config["text_backbone"]
-        self.image_size = configured_image_size(image)
+        self.text_only = image is None  # a text_techniques run: image_bytes are ignored
+        self.image_size = None if self.text_only else configured_image_size(image)
         wanted = set(predictor.model.input)
         # Cached-feature inputs are computed here by the frozen backbones; fine-tuned backbones
         # are already inside the run's model.
-        if "image_features" in wanted:
+        if "image_features" in wanted and not self.text_only:
             self.image_backbone = load_image_backbone(
                 image["name"], image["weights"], self.image_size
             )
@@ -88,6 +90,10 @@ class RawMemeClassifier(tf.Module):
             inputs["text_features"] = self.text_backbone(text_inputs, training=False)[
                 "sequence_output"
             ]
+        if self.text_only:
+            # The constant "no image" cell the text heads were trained beside.
+            inputs["image_features"] = tf.zeros([tf.shape(token_ids)[0], 1, 1])
+            return self._decide(inputs)
         images = tf.map_fn(
             lambda encoded: decode_and_resize(encoded, self.image_size),
             image_bytes,
@@ -98,6 +104,9 @@ class RawMemeClassifier(tf.Module):
         if "image_features" in wanted:
             grid = self.image_backbone(images, training=False)
             inputs["image_features"] = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
+        return self._decide(inputs)
+
+    def _decide(self, inputs):
         probabilities = self.model(inputs, training=False)
         decisions = apply_thresholds_in_graph(
             probabilities, self.thresholds, self.min_labels_per_meme
@@ -108,7 +117,10 @@ class RawMemeClassifier(tf.Module):
 
 def export_run(run_dir: str | Path, output_dir: str | Path) -> Path:
     """Writes the SavedModel (signature `serving_default`) for the run in `run_dir`."""
-    module = RawMemeClassifier(TechniquePredictor(run_dir))
+    model = load(run_dir)
+    if not isinstance(model, TechniqueModel):
+        raise ValueError(f"{run_dir}: a {model.task} run has no SavedModel export yet")
+    module = RawMemeClassifier(model)
     output_dir = Path(output_dir)
     tf.saved_model.save(module, str(output_dir), signatures={"serving_default": module.serve})
     return output_dir

@@ -1,6 +1,7 @@
-"""Classifier heads over backbone features: the report's baseline and its proposed fusion.
+"""Classifier heads over backbone features: the report's baseline, its proposed fusion, and a
+text-only head (subtask 1).
 
-Both take `{"text_features": [b, length, d_text], "padding_mask": [b, length],
+All take `{"text_features": [b, length, d_text], "padding_mask": [b, length],
 "image_features": [b, cells, d_image]}` and return per-technique probabilities [b, labels].
 They train on cached features and also sit on top of live backbones for fine-tuning.
 """
@@ -84,4 +85,36 @@ def fusion_head(
             keras.layers.Dense(num_labels, activation="sigmoid", name=f"{stream_name}_head")(pooled)
         )
     outputs = keras.layers.Average(name="probabilities")(heads)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def text_head(
+    num_labels: int,
+    text_width: int,
+    image_width: int,
+    image_cells: int | None = None,
+    hidden_dim: int = 256,
+    num_layers: int = 1,
+    num_heads: int = 4,
+    intermediate_dim: int = 512,
+    dropout: float = 0.3,
+    name: str = "text",
+) -> keras.Model:
+    """Text tokens projected to `hidden_dim`, `num_layers` transformer encoder blocks over them,
+    masked mean pooling and a sigmoid head. It takes the same inputs as the other heads, so one
+    pipeline serves every task, and ignores `image_features` (a text-only run feeds one
+    constant cell there)."""
+    inputs = feature_inputs(text_width, image_width, image_cells)
+    mask = inputs["padding_mask"]
+    text = _project(inputs["text_features"], hidden_dim, dropout, "text")
+    for layer in range(num_layers):
+        text = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            name=f"text_block_{layer}",
+        )(text, padding_mask=mask)
+    pooled = MaskedMeanPooling(name="text_pooling")(text, mask)
+    pooled = keras.layers.Dropout(dropout, name="text_head_dropout")(pooled)
+    outputs = keras.layers.Dense(num_labels, activation="sigmoid", name="probabilities")(pooled)
     return keras.Model(inputs, outputs, name=name)

@@ -93,16 +93,19 @@ def build_feature_set(
     """
     image = config["image_backbone"]
     text = config["text_backbone"]
-    image_grid = functools.partial(
-        image_features,
-        memes,
-        image["name"],
-        image["weights"],
-        image["image_size"],
-        model=image_model,
-        cache_dir=cache_dir,
-        **kwargs,
-    )
+    if image is None:
+        image_grid = functools.partial(no_image_features, len(memes))
+    else:
+        image_grid = functools.partial(
+            image_features,
+            memes,
+            image["name"],
+            image["weights"],
+            image["image_size"],
+            model=image_model,
+            cache_dir=cache_dir,
+            **kwargs,
+        )
     tokens = text_features(
         memes,
         text["name"],
@@ -126,6 +129,12 @@ def build_feature_set(
     )
 
 
+def no_image_features(count: int, cut: str | None = None) -> np.ndarray:
+    """The image features of a text-only run: one constant cell per meme, so that every head
+    and pipeline takes the same inputs in every task (text heads ignore them)."""
+    return np.zeros((count, 1, 1), np.float32)
+
+
 def image_top_layer(config: dict) -> str | None:
     """The layer an `image_top` stage of `config` cuts the image backbone at; None if none
     of its stages trains the image backbone's top."""
@@ -139,7 +148,9 @@ def load_frozen_backbones(config: dict) -> dict:
     """The configured backbones as `build_feature_set`'s `image_model` and `text_model`."""
     image, text = config["image_backbone"], config["text_backbone"]
     return {
-        "image_model": load_image_backbone(image["name"], image["weights"], image["image_size"]),
+        "image_model": None
+        if image is None
+        else load_image_backbone(image["name"], image["weights"], image["image_size"]),
         "text_model": load_text_backbone(text["name"], text["preset"]),
     }
 

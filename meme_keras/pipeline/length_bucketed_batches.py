@@ -9,13 +9,20 @@ length and are cut to a multiple of `length_step`, which keeps the number of dis
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from meme_keras.training.callbacks import EpochClock
-from meme_keras.training.feature_sets import FeatureSet
+from meme_keras.pipeline.feature_sets import FeatureSet
+from meme_keras.pipeline.padded_length import padded_length
+
+
+class EpochSource(Protocol):
+    """Tells a dataset which epoch it is building (training's `EpochClock` callback)."""
+
+    epoch: int
 
 
 def length_bucketed_order(
@@ -38,7 +45,7 @@ def length_bucketed_dataset(
     seed: int = 0,
     length_step: int = 16,
     with_labels: bool = True,
-    clock: EpochClock | None = None,
+    clock: EpochSource | None = None,
 ) -> tf.data.Dataset:
     """A tf.data pipeline of ({text_features, padding_mask, image_features}, labels) batches.
 
@@ -57,8 +64,7 @@ def length_bucketed_dataset(
         if shuffle and clock is not None:
             epoch_rng = np.random.default_rng([seed, clock.epoch])
         for rows in length_bucketed_order(lengths, batch_size, epoch_rng, length_step):
-            longest = max(int(lengths[rows].max()), 1)
-            length = min(math.ceil(longest / length_step) * length_step, full_length)
+            length = padded_length(lengths[rows].max(), length_step, full_length)
             inputs = {
                 "text_features": features.text_features[rows, :length],
                 "padding_mask": features.padding_mask[rows, :length],

@@ -188,7 +188,8 @@ def stage_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """`training_callbacks` with a stage's settings: its patience and monitor (else the
     config's) and the config's backup switch."""
-    patience = stage.get("patience", config["early_stopping_patience"])
+    patience = stage.get("patience")
+    patience = config["early_stopping_patience"] if patience is None else patience
     monitor = stage_monitor(config, stage)
     return training_callbacks(
         log_dir, validation, patience, config["backup_and_restore"], clock, monitor
@@ -197,7 +198,7 @@ def stage_callbacks(
 
 def stage_monitor(config: dict, stage: dict) -> str:
     """What early stopping watches in `stage`: its "monitor", else the config's."""
-    monitor = stage.get("monitor", config["early_stopping_monitor"])
+    monitor = stage.get("monitor") or config["early_stopping_monitor"]
     return check_monitor(monitor, f"stage {stage.get('name')!r}: ")
 
 

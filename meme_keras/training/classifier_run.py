@@ -12,9 +12,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from meme_keras.atomic_files import write_json_atomically
+from meme_keras.atomic_files import (
+    save_array_atomically,
+    save_model_atomically,
+    write_csv_atomically,
+    write_json_atomically,
+)
+from meme_keras.backbones.weights import check_offline_weights
+from meme_keras.config import TypedConfig, config_from_dict, write_config
+from meme_keras.config.typed_config import plain
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
@@ -25,6 +32,14 @@ from meme_keras.evaluation.multilabel_f1 import (
 )
 from meme_keras.evaluation.ranking import mean_average_precision
 from meme_keras.evaluation.technique_predictions import write_technique_predictions
+from meme_keras.models.model_average import average_models
+from meme_keras.pipeline.classifier_inputs import predict_probabilities
+from meme_keras.pipeline.feature_sets import (
+    FeatureSet,
+    build_feature_set,
+    load_frozen_backbones,
+)
+from meme_keras.tasks import get_task
 from meme_keras.thresholds import (
     CANDIDATE_RULES,
     choose_rule,
@@ -35,14 +50,8 @@ from meme_keras.thresholds import (
 )
 from meme_keras.training.cross_validation import cross_validate
 from meme_keras.training.distribution import make_strategy, seed_everything
-from meme_keras.training.feature_sets import (
-    FeatureSet,
-    build_feature_set,
-    load_frozen_backbones,
-)
 from meme_keras.training.fine_tuning import (
     check_stages,
-    predict_probabilities,
     train_stages,
     with_image_bottom,
 )
@@ -57,8 +66,8 @@ from meme_keras.training.frozen_companion import (
     fit_frozen_companion,
     with_frozen_companions,
 )
-from meme_keras.training.head_training import average_models
 from meme_keras.training.provenance import provenance
+from meme_keras.training.run_summaries import plot_per_technique_f1, write_run_summaries
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +77,11 @@ def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"),
     no cut image activations: only training reads them, and test is predicted by the saved
     model on raw images."""
     data_dir = config["data_dir"] or default_data_dir()
+    task = get_task(config["task"])
     models = load_frozen_backbones(config)
     return {
         split: build_feature_set(
-            load_split(split, 3, data_dir),
+            load_split(split, task.subtask, data_dir, check_images=task.needs_images),
             techniques,
             config,
             **models,
@@ -112,25 +122,10 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
 
 
-RULE_SELECTION_DEFAULTS = {"micro_tolerance": 0.005, "folds": 5, "repeats": 5}
-
-
-def rule_selection(config: dict) -> dict | None:
-    """`thresholds.select_rule` over its defaults (None when the rule is fixed); unknown keys
-    are errors, raised before any training (the config merge cannot check a dict whose
-    default is None)."""
+def rule_selection(config) -> dict | None:
+    """`thresholds.select_rule` as a dict (None when the rule is fixed)."""
     selection = config["thresholds"]["select_rule"]
-    if not selection:
-        return None
-    if not isinstance(selection, dict):
-        raise ValueError("thresholds.select_rule must be a mapping or null")
-    unknown = sorted(set(selection) - set(RULE_SELECTION_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"thresholds.select_rule: unknown key(s) {unknown}; "
-            f"known: {sorted(RULE_SELECTION_DEFAULTS)}"
-        )
-    return {**RULE_SELECTION_DEFAULTS, **selection}
+    return None if selection is None else dict(selection)
 
 
 def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
@@ -138,6 +133,8 @@ def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
     rule itself is chosen (`thresholds.select_rule`), else None."""
     settings = config["thresholds"]
     rule = {key: settings[key] for key in ("mode", "objective", "macro_weight")}
+    if settings["fixed"] is not None:  # one global threshold, swept over itself alone
+        rule = {"mode": "global", "thresholds": np.array([settings["fixed"]])}
     table = None
     selection = rule_selection(config)
     if selection is not None:
@@ -175,20 +172,23 @@ def run_classifier(
     data, packages and meme_keras source is not trained again: its metrics are returned.
     """
     started = time.perf_counter()
+    config = config_from_dict(plain(config)) if not isinstance(config, TypedConfig) else config
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(config["data_dir"] or default_data_dir())
-    data_files = [data_dir / SPLIT_FILES[(3, split)] for split in ("train", "dev", "test")]
+    task = get_task(config["task"])
+    data_files = [
+        data_dir / SPLIT_FILES[(task.subtask, split)] for split in ("train", "dev", "test")
+    ]
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
         return metrics
-    rule_selection(config)  # config errors, before hours of training
     check_stages(config)
-    companion_settings(config)
+    check_offline_weights(config)  # missing weights stop the run here, not deep in Keras
     forget_finished(output_dir)
     seed_everything(config["seed"])
-    techniques = read_techniques(data_dir, "multimodal")
+    techniques = read_techniques(data_dir, task.techniques)
     sets = load_feature_sets(config, techniques, verbose=verbose)
     with make_strategy(config["strategy"]).scope():
         model, tuning_set, tuning_probabilities = train_and_tune(
@@ -203,29 +203,51 @@ def run_classifier(
     tuned.to_json(output_dir / "thresholds.json")
     write_sweep(tuned.sweep, output_dir / "threshold_sweep.csv")
     if rules is not None:
-        rules.to_csv(output_dir / "threshold_rules.csv", index=False)
+        write_csv_atomically(rules, output_dir / "threshold_rules.csv")
     plot_threshold_sweep(
         tuned.sweep,
         output_dir / "threshold_sweep.png",
         chosen=tuned.global_threshold,
         title="Out-of-fold F1 (train+dev) against the decision threshold",
     )
-    model.save(output_dir / "model.keras")
+    save_model_atomically(model, output_dir / "model.keras")
     dev_rows = slice(len(tuning_set) - len(sets["dev"]), len(tuning_set))
     write_technique_predictions(
         sets["dev"].memes,
         tuned.apply(tuning_probabilities[dev_rows]),
         techniques,
         output_dir / "predictions_dev.json",
+        tuning_probabilities[dev_rows],
     )
     write_technique_predictions(
-        sets["test"].memes, test_decisions, techniques, output_dir / "predictions_test.json"
+        sets["test"].memes,
+        test_decisions,
+        techniques,
+        output_dir / "predictions_test.json",
+        test_probabilities,
     )
-    np.save(output_dir / "probabilities_test.npy", test_probabilities)
-    np.save(output_dir / "probabilities_tuning.npy", tuning_probabilities)
-    np.save(output_dir / "gold_tuning.npy", tuning_set.labels.astype(np.int32))
-    per_label_table(test_gold, test_decisions, techniques).to_csv(
-        output_dir / "per_label_test.csv", index=False
+    save_array_atomically(test_probabilities, output_dir / "probabilities_test.npy")
+    save_array_atomically(tuning_probabilities, output_dir / "probabilities_tuning.npy")
+    save_array_atomically(tuning_set.labels.astype(np.int32), output_dir / "gold_tuning.npy")
+    write_csv_atomically(
+        per_label_table(test_gold, test_decisions, techniques), output_dir / "per_label_test.csv"
+    )
+    per_label_tuning = per_label_table(
+        tuning_set.labels.astype(np.int32), tuned.apply(tuning_probabilities), techniques
+    )
+    write_csv_atomically(per_label_tuning, output_dir / "per_label_tuning.csv")
+    plot_per_technique_f1(
+        per_label_tuning,
+        output_dir / "per_label_tuning.png",
+        "Out-of-fold F1 per technique (train+dev), at the chosen thresholds",
+    )
+    write_run_summaries(
+        output_dir / "logs",
+        config,
+        {
+            "threshold_sweep": output_dir / "threshold_sweep.png",
+            "per_technique_f1_out_of_fold": output_dir / "per_label_tuning.png",
+        },
     )
     metrics = {
         "model": config["model"]["type"],
@@ -245,7 +267,7 @@ def run_classifier(
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_json_atomically(metrics, output_dir / "metrics.json")
-    (output_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(config, output_dir / "config.yaml")
     write_json_atomically(provenance(config, data_files), output_dir / "provenance.json")
     mark_finished(output_dir, key)
     log.info("%s: %s", output_dir, json.dumps(metrics))
@@ -255,9 +277,12 @@ def run_classifier(
 def constant_top_k_scores(config: dict, k: int = 3) -> dict:
     """The constant "k most frequent training labels" reference on test."""
     data_dir = config["data_dir"] or default_data_dir()
-    techniques = read_techniques(data_dir, "multimodal")
+    task = get_task(config["task"])
+    techniques = read_techniques(data_dir, task.techniques)
     train, test = (
-        labels_to_multi_hot([m.labels for m in load_split(s, 3, data_dir, False)], techniques)
+        labels_to_multi_hot(
+            [m.labels for m in load_split(s, task.subtask, data_dir, False)], techniques
+        )
         for s in ("train", "test")
     )
     return multilabel_scores(test, top_k_constant_prediction(train, len(test), k))

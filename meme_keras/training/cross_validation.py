@@ -6,16 +6,21 @@ are."""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from meme_keras.training.feature_sets import FeatureSet
-from meme_keras.training.fine_tuning import predict_probabilities, train_stages
+from meme_keras.pipeline.classifier_inputs import predict_probabilities
+from meme_keras.pipeline.feature_sets import FeatureSet
+from meme_keras.pipeline.length_bucketed_batches import predict_features
+from meme_keras.training.fine_tuning import train_stages
+from meme_keras.training.folds import fold_splits
 from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
-from meme_keras.training.head_training import fold_indices
-from meme_keras.training.length_bucketed_batches import predict_features
+
+log = logging.getLogger(__name__)
 
 
 def cross_validate(
@@ -30,8 +35,8 @@ def cross_validate(
     fold, and each fold's frozen companion (an empty list without one)."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
     models, companions = [], []
-    for fold, validation_indices in enumerate(fold_indices(len(pool), folds, config["seed"])):
-        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
+    for fold, train_indices, validation_indices in fold_splits(len(pool), folds, config["seed"]):
+        started = time.perf_counter()
         train, validation = pool.subset(train_indices), pool.subset(validation_indices)
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         keras.utils.set_random_seed(config["seed"] + fold)
@@ -59,4 +64,5 @@ def cross_validate(
             companions.append(companion)
         out_of_fold[validation_indices] = probabilities
         models.append(model)
+        log.info("fold %d/%d trained in %.0f s", fold + 1, folds, time.perf_counter() - started)
     return out_of_fold, models, companions

@@ -16,12 +16,9 @@ models at once, after averaging) so that the saved model takes raw images.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from meme_keras.backbones.image_backbones import (
     configured_image_size,
@@ -29,18 +26,14 @@ from meme_keras.backbones.image_backbones import (
     split_image_backbone,
 )
 from meme_keras.backbones.text_backbones import load_text_backbone
-from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.models.flatten_grid import FlattenGrid
 from meme_keras.models.meme_classifier import compose_classifier
+from meme_keras.pipeline.classifier_inputs import classifier_dataset, model_inputs
+from meme_keras.pipeline.feature_sets import FeatureSet, image_top_layer
 from meme_keras.training.callbacks import EpochClock, stage_callbacks, stage_monitor
-from meme_keras.training.feature_sets import FeatureSet, image_top_layer
 from meme_keras.training.head_training import compile_model, fit_head
-from meme_keras.training.length_bucketed_batches import predict_features
 
-AUTOTUNE = tf.data.AUTOTUNE
 STAGE_PARTS = frozenset({"text", "image", "image_top"})
-TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
-LENGTH_BUCKETS = [16, 24, 32, 48, 64, 96]
 
 
 def stage_parts(stage: dict) -> frozenset[str]:
@@ -52,87 +45,12 @@ def stage_parts(stage: dict) -> frozenset[str]:
     return parts
 
 
-def classifier_dataset(
-    features: FeatureSet,
-    live: frozenset[str],
-    image_size: int,
-    batch_size: int,
-    shuffle: bool = False,
-    seed: int = 0,
-    with_labels: bool = True,
-    clock: EpochClock | None = None,
-) -> tf.data.Dataset:
-    """Inputs for a composed classifier: token ids and/or decoded images where `live`.
-
-    With `shuffle`, epoch e is shuffled by (seed, e): its epoch number comes from `clock` (a
-    callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
-    """
-    inputs = {"padding_mask": features.padding_mask}
-    if "image" in live and "image_top" in live:
-        raise ValueError("feed raw images or cut image activations, not both")
-    if "text" in live:
-        if features.token_ids is None:
-            raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
-        inputs["token_ids"] = features.token_ids
-        inputs["segment_ids"] = np.zeros_like(features.token_ids)
-    else:
-        inputs["text_features"] = features.text_features
-    if "image" in live:
-        inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
-    elif "image_top" in live:
-        if features.image_cut_features is None:
-            raise ValueError(
-                "fine-tuning the image backbone's top needs its cut activations in the feature "
-                "set (build_feature_set computes them when a stage trains 'image_top')"
-            )
-        inputs["image_cut_features"] = features.image_cut_features
-    else:
-        inputs["image_features"] = features.image_features
-    tensors = (inputs, features.labels) if with_labels else (inputs,)
-    if shuffle:
-        epochs = itertools.count()
-
-        def epoch_order():
-            epoch = clock.epoch if clock is not None else next(epochs)
-            yield from np.random.default_rng([seed, epoch]).permutation(len(features))
-
-        constants = tf.nest.map_structure(tf.constant, tensors)
-        dataset = tf.data.Dataset.from_generator(
-            epoch_order, output_signature=tf.TensorSpec((), tf.int64)
-        ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices(tensors)
-
-    def decode_and_trim(example, *labels):
-        # Each meme's text inputs are cut to its own length; batches pad them back to their
-        # longest text only (most texts are short: 21 tokens at the median, 101 at most).
-        length = tf.reduce_sum(example["padding_mask"])
-        example = {
-            key: value[:length] if key in TEXT_KEYS else value for key, value in example.items()
-        }
-        if "image" in live:
-            example["images"] = decode_and_resize(tf.io.read_file(example["images"]), image_size)
-        return (example, *labels)
-
-    dataset = dataset.map(decode_and_trim, num_parallel_calls=AUTOTUNE)
-    if shuffle:
-        # Training batches hold texts of similar length (prediction keeps the memes' order).
-        dataset = dataset.bucket_by_sequence_length(
-            lambda example, *_: tf.shape(example["padding_mask"])[0],
-            bucket_boundaries=LENGTH_BUCKETS,
-            bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKETS) + 1),
-        )
-    else:
-        dataset = dataset.padded_batch(batch_size)
-    return dataset.prefetch(AUTOTUNE)
-
-
 class LiveBackbones:
     """The backbones a run fine-tunes, loaded once and shared by its stages."""
 
     def __init__(self, config: dict, parts: frozenset[str]):
         image, text = config["image_backbone"], config["text_backbone"]
-        self.image_size = configured_image_size(image)
+        self.image_size = None if image is None else configured_image_size(image)
         self.text = load_text_backbone(text["name"], text["preset"]) if "text" in parts else None
         self.image = self.image_top = None
         if parts & {"image", "image_top"}:
@@ -269,32 +187,3 @@ def with_image_bottom(model: keras.Model, config: dict) -> keras.Model:
     cut = FlattenGrid(name="flatten_cut_grid")(bottom(images))
     outputs = model({**passed_on, "image_cut_features": cut})
     return keras.Model({**passed_on, "images": images}, outputs, name=f"{model.name}_on_images")
-
-
-def model_inputs(model: keras.Model) -> set[str]:
-    return set(model.input) if isinstance(model.input, dict) else set()
-
-
-def model_live_parts(model: keras.Model) -> frozenset[str]:
-    """Which inputs a trained model takes besides cached features ("text": token ids,
-    "image": pixels, "image_top": cut image activations)."""
-    names = model_inputs(model)
-    return frozenset(
-        part
-        for part, key in (
-            ("text", "token_ids"),
-            ("image", "images"),
-            ("image_top", "image_cut_features"),
-        )
-        if key in names
-    )
-
-
-def predict_probabilities(model: keras.Model, features: FeatureSet, config: dict) -> np.ndarray:
-    """Probabilities [memes, techniques] in meme order, for a head or a composed model."""
-    live = model_live_parts(model)
-    if not live:
-        return predict_features(model, features)
-    image_size = configured_image_size(config["image_backbone"])
-    dataset = classifier_dataset(features, live, image_size, 32, with_labels=False)
-    return model.predict(dataset, verbose=0)

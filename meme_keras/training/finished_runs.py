@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from meme_keras.atomic_files import write_json_atomically
+from meme_keras.config.typed_config import plain
 from meme_keras.training.provenance import file_checksums, package_versions
 
 KEY_FILE = "run_key.json"
@@ -38,7 +39,7 @@ def source_fingerprint(extra_files: Iterable[str | Path] = ()) -> str:
 def run_key(config: dict, data_files: Iterable[str | Path], extra_files=()) -> str:
     """The key of a run of `config` on `data_files` with this code and these packages."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(json.dumps(plain(config), sort_keys=True, default=str).encode())
     for checksum in file_checksums(data_files).values():
         digest.update(checksum.encode())
     digest.update(json.dumps(package_versions(), sort_keys=True).encode())
@@ -61,12 +62,23 @@ def finished_metrics(
         return None
     if not all((output_dir / name).exists() for name in required):
         return None
+    # A file changed after training (a decision rule edited by hand) makes it stale.
+    if stored.get("files") != _result_checksums(output_dir):
+        return None
     return metrics
 
 
 def mark_finished(output_dir: str | Path, key: str) -> None:
-    """Records that the run in `output_dir` finished under `key` (call it last)."""
-    write_json_atomically({"key": key}, Path(output_dir) / KEY_FILE)
+    """Records that the run in `output_dir` finished under `key`, with checksums of the files
+    it produced (call it last)."""
+    files = _result_checksums(Path(output_dir))
+    write_json_atomically({"key": key, "files": files}, Path(output_dir) / KEY_FILE)
+
+
+def _result_checksums(output_dir: Path) -> dict[str, str]:
+    paths = [output_dir / name for name in (*RUN_FILES, "metrics.json")]
+    checksums = file_checksums([path for path in paths if path.exists()])
+    return {Path(path).name: digest for path, digest in checksums.items()}
 
 
 def forget_finished(output_dir: str | Path, stale: Iterable[str] = ("logs",)) -> None:

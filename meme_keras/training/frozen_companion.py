@@ -18,26 +18,19 @@ from pathlib import Path
 
 import keras
 
-from meme_keras.training.feature_sets import FeatureSet
-from meme_keras.training.fine_tuning import LiveBackbones, model_live_parts
-from meme_keras.training.head_training import average_models, fit_head
+from meme_keras.models.model_average import average_models
+from meme_keras.pipeline.classifier_inputs import model_live_parts
+from meme_keras.pipeline.feature_sets import FeatureSet
+from meme_keras.training.fine_tuning import LiveBackbones
+from meme_keras.training.head_training import fit_head
 
 COMPANION = "frozen_companion"
 
 
-def companion_settings(config: dict) -> dict | None:
-    """`config["frozen_companion"]` checked ({"epochs", "learning_rate"}), or None."""
+def companion_settings(config) -> dict | None:
+    """`config["frozen_companion"]` ({"epochs", "learning_rate"}, checked on load), or None."""
     settings = config["frozen_companion"]
-    if not settings:
-        return None
-    if not isinstance(settings, dict) or set(settings) != {"epochs", "learning_rate"}:
-        raise ValueError(
-            "frozen_companion must be null or a mapping with exactly 'epochs' and "
-            f"'learning_rate', got {settings!r}"
-        )
-    if int(settings["epochs"]) < 1 or float(settings["learning_rate"]) <= 0:
-        raise ValueError(f"frozen_companion needs epochs >= 1 and learning_rate > 0: {settings}")
-    return settings
+    return None if settings is None else dict(settings)
 
 
 def fit_frozen_companion(

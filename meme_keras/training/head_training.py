@@ -7,10 +7,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from meme_keras.models.heads import baseline_concat_head, fusion_head
+from meme_keras.models.heads import baseline_concat_head, fusion_head, text_head
+from meme_keras.pipeline.feature_sets import FeatureSet
+from meme_keras.pipeline.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
-from meme_keras.training.feature_sets import FeatureSet
-from meme_keras.training.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.loss_factory import make_loss
 
 
@@ -30,7 +30,11 @@ def build_head(
         return fusion_head(
             num_labels, text_width, image_width, image_cells, **model_config, name=name
         )
-    raise ValueError(f"unknown model type {kind!r}; choose 'fusion' or 'baseline_concat'")
+    if kind == "text":
+        return text_head(
+            num_labels, text_width, image_width, image_cells, **model_config, name=name
+        )
+    raise ValueError(f"unknown model type {kind!r}; choose 'fusion', 'baseline_concat' or 'text'")
 
 
 def monitoring_metrics(num_labels: int, threshold: float = 0.3) -> list[keras.metrics.Metric]:
@@ -88,21 +92,3 @@ def fit_head(
         verbose=verbose,
     )
     return model
-
-
-def fold_indices(num_examples: int, folds: int, seed: int) -> list[np.ndarray]:
-    """A seeded shuffle of 0..n-1 cut into `folds` nearly equal validation folds."""
-    order = np.random.default_rng(seed).permutation(num_examples)
-    return [np.sort(fold) for fold in np.array_split(order, folds)]
-
-
-def average_models(heads: list[keras.Model], name: str = "fold_ensemble") -> keras.Model:
-    """One model whose output is the mean of the models' probabilities (same inputs)."""
-    if len(heads) == 1:
-        return heads[0]
-    inputs = {
-        name_: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name_)
-        for name_, tensor in heads[0].input.items()
-    }
-    outputs = keras.layers.Average(name="probabilities")([head(inputs) for head in heads])
-    return keras.Model(inputs, outputs, name=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from meme_keras.training.losses import (
+from meme_keras.losses import (
     SmoothedBinaryCrossentropy,
     SmoothedFocalLoss,
     balanced_positive_weights,

@@ -8,179 +8,28 @@ over train+dev, scored with the task's span F1 after decoding to character spans
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from meme_keras.data.meme import Meme, Span
-from meme_keras.data.span_tags import spans_to_token_tags, token_probabilities_to_spans
-from meme_keras.evaluation.span_f1 import SpanScores, deduplicate_spans, span_scores
+from meme_keras.evaluation.span_f1 import SpanScores, span_scores
+from meme_keras.models.model_average import average_models
 from meme_keras.models.span_tagger import SpanTaggerHead, span_tagger_with_backbone
+from meme_keras.pipeline.token_tags import (
+    TokenTagData,
+    decode_spans,
+    predict_tag_probabilities,
+)
 from meme_keras.training.callbacks import training_callbacks
-from meme_keras.training.head_training import fold_indices
+from meme_keras.training.folds import fold_splits
 from meme_keras.training.loss_factory import make_loss
 
 log = logging.getLogger(__name__)
-
-SPAN_CONFIG = {
-    "seed": 42,
-    "text_backbone": {"name": "all_minilm_l6_v2", "preset": None, "sequence_length": 128},
-    "model": {
-        "hidden_dim": 128,
-        "num_transformer_layers": 0,
-        "num_heads": 4,
-        "intermediate_dim": 512,
-        "dropout": 0.1,
-    },
-    "loss": {"type": "focal", "label_smoothing": 0.1, "alpha": 1.2, "gamma": 2.0},
-    # The frozen path trains only the head: the report's Nadam 5e-5 (meant for fine-tuning the
-    # backbone) would need hundreds of epochs here.
-    "learning_rate": 3e-3,
-    "epochs": 30,
-    # Memes per step (position-wise heads train on token rows: as many tokens as these hold).
-    "batch_size": 64,
-    "folds": 5,
-    # The grid trains its 13 points side by side, each on 3 folds: a few minutes on 2 cores.
-    "grid_folds": 3,
-    # The report's search (20 models): label smoothing x focal alpha, each point scored by the
-    # best span F1 over token thresholds on out-of-fold probabilities.
-    "grid": {"label_smoothing": [0.0, 0.1, 0.2], "alpha": [1.0, 1.2, 2.0, 3.0]},
-    "grid_thresholds": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
-    "thresholds": {"start": 0.05, "stop": 0.8, "step": 0.025},
-    # For `fine_tune_span_tagger` (the report's Nadam 5e-5). `experiments/spans.py` does not
-    # fine-tune: MiniLM end to end measured about 2 minutes an epoch of 750 memes on 2 cores.
-    "fine_tune": {"epochs": 3, "learning_rate": 5e-5, "batch_size": 16},
-}
-
-
-def span_config(overrides: dict | None = None) -> dict:
-    """`SPAN_CONFIG` with `overrides` merged in (nested dicts merge; unknown keys raise)."""
-
-    def merge(base: dict, override: dict, where: str) -> dict:
-        merged = copy.deepcopy(base)
-        for key, value in override.items():
-            if key not in base:
-                raise ValueError(f"{where}: unknown key {key!r}; known: {sorted(base)}")
-            is_dict = isinstance(base[key], dict) and isinstance(value, dict)
-            merged[key] = merge(base[key], value, f"{where}.{key}") if is_dict else value
-        return merged
-
-    return merge(SPAN_CONFIG, overrides or {}, "span config")
-
-
-@dataclass
-class TokenTagData:
-    """Memes with their per-token features, encoder outputs and multi-hot token targets.
-
-    Attributes:
-        memes: the memes, in row order.
-        features: float32 [n, L, d] frozen backbone features (None on the fine-tuning path).
-        token_ids, padding_mask, offsets: the encoder's [n, L], [n, L], [n, L, 2] arrays.
-        tags: float32 [n, L, K] targets.
-        token_weights: float32 [n, L], 1 for real text tokens (the loss mask).
-    """
-
-    memes: list[Meme]
-    features: np.ndarray | None
-    token_ids: np.ndarray
-    padding_mask: np.ndarray
-    offsets: np.ndarray
-    tags: np.ndarray
-    token_weights: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.memes)
-
-    def subset(self, indices: Sequence[int]) -> TokenTagData:
-        indices = np.asarray(indices)
-        return TokenTagData(
-            [self.memes[i] for i in indices],
-            None if self.features is None else self.features[indices],
-            self.token_ids[indices],
-            self.padding_mask[indices],
-            self.offsets[indices],
-            self.tags[indices],
-            self.token_weights[indices],
-        )
-
-    def concatenate(self, other: TokenTagData) -> TokenTagData:
-        def join(a, b):
-            return None if a is None or b is None else np.concatenate([a, b])
-
-        return TokenTagData(
-            self.memes + other.memes,
-            join(self.features, other.features),
-            join(self.token_ids, other.token_ids),
-            join(self.padding_mask, other.padding_mask),
-            join(self.offsets, other.offsets),
-            join(self.tags, other.tags),
-            join(self.token_weights, other.token_weights),
-        )
-
-    def trimmed(self, length: int) -> TokenTagData:
-        """The first `length` positions (all real tokens must fit: checked)."""
-        if self.padding_mask[:, length:].any():
-            raise ValueError(f"real tokens beyond position {length}: cannot trim")
-        return TokenTagData(
-            self.memes,
-            None if self.features is None else self.features[:, :length],
-            self.token_ids[:, :length],
-            self.padding_mask[:, :length],
-            self.offsets[:, :length],
-            self.tags[:, :length],
-            self.token_weights[:, :length],
-        )
-
-    def head_inputs(self) -> dict[str, np.ndarray]:
-        return {"text_features": self.features, "padding_mask": self.padding_mask}
-
-    def backbone_inputs(self) -> dict[str, np.ndarray]:
-        return {
-            "token_ids": self.token_ids,
-            "segment_ids": np.zeros_like(self.token_ids),
-            "padding_mask": self.padding_mask,
-        }
-
-    def gold(self) -> dict[str, list[Span]]:
-        return {meme.id: list(meme.spans) for meme in self.memes}
-
-
-def text_token_weights(offsets: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:
-    """1.0 for tokens holding text characters; 0.0 for padding, [CLS] and [SEP] (offsets (0, 0))."""
-    offsets = np.asarray(offsets)
-    real = np.asarray(padding_mask).astype(bool) & (offsets[..., 1] > offsets[..., 0])
-    return real.astype(np.float32)
-
-
-def token_tag_data(
-    memes: Sequence[Meme], encoded: dict[str, np.ndarray], techniques: Sequence[str]
-) -> TokenTagData:
-    """Targets for `memes` from `text_features(...)` (or any dict with the same encoder keys)."""
-    offsets, mask = encoded["offsets"], encoded["padding_mask"]
-    tags = np.stack(
-        [
-            spans_to_token_tags(meme.spans, offsets[i], mask[i], techniques)
-            for i, meme in enumerate(memes)
-        ]
-    )
-    return TokenTagData(
-        list(memes),
-        encoded.get("features"),
-        encoded["token_ids"],
-        mask,
-        offsets,
-        tags,
-        text_token_weights(offsets, mask),
-    )
 
 
 def lost_gold_characters(data: TokenTagData, techniques: Sequence[str]) -> float:
@@ -311,8 +160,7 @@ def cross_validate_span_taggers(
     """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads."""
     out_of_fold = [np.zeros(pool.tags.shape, np.float32) for _ in configs]
     heads: list[list[SpanTaggerHead]] = [[] for _ in configs]
-    for fold, validation_indices in enumerate(fold_indices(len(pool), folds, seed)):
-        train_indices = np.setdiff1d(np.arange(len(pool)), validation_indices)
+    for fold, train_indices, validation_indices in fold_splits(len(pool), folds, seed):
         validation = pool.subset(validation_indices)
         keras.utils.set_random_seed(seed + fold)
         fold_heads = fit_span_taggers(
@@ -323,7 +171,7 @@ def cross_validate_span_taggers(
             names=[f"span_tagger_{i}_fold_{fold}" for i in range(len(configs))],
         )
         for i, head in enumerate(fold_heads):
-            out_of_fold[i][validation_indices] = predict_probabilities(
+            out_of_fold[i][validation_indices] = predict_tag_probabilities(
                 head, validation.head_inputs()
             )
             heads[i].append(head)
@@ -372,43 +220,17 @@ def fine_tune_span_tagger(
     return tagger
 
 
-def predict_probabilities(model: keras.Model, inputs: dict, batch_size: int = 64) -> np.ndarray:
-    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
-
-
 def average_span_taggers(heads: list[keras.Model], name: str = "span_tagger_folds"):
     """One model averaging the fold heads' per-token probabilities (same inputs as a head)."""
-    if len(heads) == 1:
-        return heads[0]
     feature_dim = heads[0].input["text_features"].shape[-1]
     inputs = {
         "text_features": keras.Input((None, feature_dim), name="text_features"),
         "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
     }
-    outputs = keras.layers.Average(name="tags")([head(inputs) for head in heads])
-    return keras.Model(inputs, outputs, name=name)
+    return average_models(heads, name, inputs, output_name="tags")
 
 
 # --- Decoding, thresholds ------------------------------------------------------------------
-
-
-def decode_spans(
-    data: TokenTagData, probabilities: np.ndarray, techniques: Sequence[str], threshold: float
-) -> dict[str, list[Span]]:
-    """Deduplicated character spans of every meme, keyed by id."""
-    return {
-        meme.id: deduplicate_spans(
-            token_probabilities_to_spans(
-                meme.text,
-                data.offsets[i],
-                data.padding_mask[i],
-                probabilities[i],
-                techniques,
-                threshold,
-            )
-        )
-        for i, meme in enumerate(data.memes)
-    }
 
 
 def score_at(data, probabilities, techniques, threshold) -> SpanScores:
@@ -441,35 +263,6 @@ def sweep_span_threshold(
 def best_threshold(table: pd.DataFrame) -> float:
     """The threshold of the highest F1 (the lowest such threshold on ties)."""
     return float(table.loc[table["f1"].idxmax(), "threshold"])
-
-
-def threshold_grid(settings: dict) -> np.ndarray:
-    return np.round(np.arange(settings["start"], settings["stop"] + 1e-9, settings["step"]), 4)
-
-
-def plot_span_threshold_sweep(
-    table: pd.DataFrame, path: str | Path, chosen: float | None = None, title: str | None = None
-) -> Path:
-    """Span precision, recall and F1 against the token threshold, as a PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(7, 4.5), dpi=120)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots()
-    axes.plot(table["threshold"], table["f1"], label="span F1", color="tab:blue")
-    axes.plot(table["threshold"], table["precision"], "--", label="precision", color="tab:green")
-    axes.plot(table["threshold"], table["recall"], "--", label="recall", color="tab:red")
-    if chosen is not None:
-        axes.axvline(chosen, color="gray", linestyle=":", label=f"chosen {chosen:g}")
-    axes.set_xlabel("token probability threshold")
-    axes.set_ylabel("score")
-    axes.set_ylim(0, max(1.0, float(table[["precision", "recall"]].to_numpy().max()) + 0.05))
-    axes.set_title(title or "Span P/R/F1 vs token threshold")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
 
 
 # --- The report's grid ---------------------------------------------------------------------

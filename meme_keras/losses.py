@@ -5,6 +5,9 @@ over the last (technique) axis, and leave weighting to Keras: `sample_weight` of
 for memes, or `[B, L]` for per-token tags `[B, L, K]`, where 0 masks a padding token. Both can
 also weight each technique's gold-positive pairs (`positive_weights`, see
 `balanced_positive_weights`): Keras's losses weight a sample, not a label column's positives.
+
+They live outside `meme_keras.training` because saved models name the loss they were compiled
+with, and inference must load those models without the trainer.
 """
 
 from __future__ import annotations

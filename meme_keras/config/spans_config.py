@@ -1,0 +1,84 @@
+"""The config of a `spans` run (subtask 2: the character spans of 20 techniques)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meme_keras.config.sections import LossConfig, RunSettings, TextBackboneConfig
+from meme_keras.config.typed_config import ConfigError, TypedConfig
+
+
+@dataclass
+class TaggerHeadConfig(TypedConfig):
+    hidden_dim: int = 128
+    num_transformer_layers: int = 0
+    num_heads: int = 4
+    intermediate_dim: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class LossGridConfig(TypedConfig):
+    """The report's search: label smoothing x focal alpha."""
+
+    label_smoothing: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2])
+    alpha: list[float] = field(default_factory=lambda: [1.0, 1.2, 2.0, 3.0])
+
+
+@dataclass
+class ThresholdRangeConfig(TypedConfig):
+    start: float = 0.05
+    stop: float = 0.8
+    step: float = 0.025
+
+    def check(self, where: str) -> None:
+        if not (self.step > 0 and self.start <= self.stop):
+            raise ConfigError(f"{where}: needs step > 0 and start <= stop")
+
+
+@dataclass
+class FineTuneConfig(TypedConfig):
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+
+
+@dataclass
+class ReferenceClassifierConfig(TypedConfig):
+    """The meme-level reference: Dense(sigmoid) on mean-pooled frozen features."""
+
+    learning_rate: float = 5e-3
+    epochs: int = 60
+    batch_size: int = 64
+
+
+def _focal_loss() -> LossConfig:
+    return LossConfig(type="focal", label_smoothing=0.1, alpha=1.2, gamma=2.0)
+
+
+@dataclass
+class SpansConfig(RunSettings):
+    task: Literal["spans"] = "spans"
+    name: str = "spans"
+    text_backbone: TextBackboneConfig = field(default_factory=TextBackboneConfig)
+    model: TaggerHeadConfig = field(default_factory=TaggerHeadConfig)
+    # The grid's chosen point replaces it.
+    loss: LossConfig = field(default_factory=_focal_loss)
+    # The frozen path trains only the head: the report's Nadam 5e-5 (meant for fine-tuning the
+    # backbone) would need hundreds of epochs here.
+    learning_rate: float = 3e-3
+    epochs: int = 30
+    batch_size: int = 64  # memes per step
+    folds: int = 5
+    grid_folds: int = 3  # the grid's points train side by side, each on 3 folds
+    grid: LossGridConfig = field(default_factory=LossGridConfig)
+    grid_thresholds: list[float] = field(
+        default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
+    )
+    thresholds: ThresholdRangeConfig = field(default_factory=ThresholdRangeConfig)
+    # For `fine_tune_span_tagger` (the report's Nadam 5e-5); the frozen run does not use it.
+    fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    reference_classifier: ReferenceClassifierConfig = field(
+        default_factory=ReferenceClassifierConfig
+    )

@@ -1,0 +1,81 @@
+"""The config of a `techniques` run (subtask 3: meme text + image -> 22 techniques)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meme_keras.config.sections import (
+    ImageBackboneConfig,
+    LossConfig,
+    Monitor,
+    RunSettings,
+    StageConfig,
+    TextBackboneConfig,
+    ThresholdsConfig,
+)
+from meme_keras.config.typed_config import ConfigError, TypedConfig
+
+
+@dataclass
+class ClassifierHeadConfig(TypedConfig):
+    # AIMH-style fusion, a linear probe on pooled features, or a text-only transformer head.
+    type: Literal["fusion", "baseline_concat", "text"] = "fusion"
+    hidden_dim: int = 256
+    num_layers: int = 1
+    num_heads: int = 4
+    intermediate_dim: int = 512
+    dropout: float = 0.3
+
+
+@dataclass
+class CompanionConfig(TypedConfig):
+    """A second head per model on the frozen features, trained a fixed number of epochs and
+    averaged with the staged model (training.frozen_companion)."""
+
+    epochs: int
+    learning_rate: float
+
+    def check(self, where: str) -> None:
+        if self.epochs < 1 or self.learning_rate <= 0:
+            raise ConfigError(f"{where}: needs epochs >= 1 and learning_rate > 0")
+
+
+def _frozen_stage() -> list[StageConfig]:
+    return [StageConfig(name="frozen", epochs=40, learning_rate=5e-5)]
+
+
+@dataclass
+class TechniquesConfig(RunSettings):
+    task: Literal["techniques"] = "techniques"
+    image_backbone: ImageBackboneConfig = field(default_factory=ImageBackboneConfig)
+    text_backbone: TextBackboneConfig = field(default_factory=TextBackboneConfig)
+    model: ClassifierHeadConfig = field(default_factory=ClassifierHeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    batch_size: int = 16
+    # Staged fine-tuning; the first stage trains the head on frozen features.
+    stages: list[StageConfig] = field(default_factory=_frozen_stage)
+    frozen_companion: CompanionConfig | None = None
+    early_stopping_patience: int = 8
+    # "val_pr_auc": validation PR-AUC averaged over techniques, which the rare techniques move
+    # as much as the frequent ones that dominate the loss.
+    early_stopping_monitor: Monitor = "val_loss"
+    # Each fit backs up every epoch (keras.callbacks.BackupAndRestore) so a killed run resumes.
+    backup_and_restore: bool = True
+    thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
+    strategy: Literal["default", "mirrored"] = "default"
+
+    def check(self, where: str) -> None:
+        at = f"{where}: " if where else ""
+        if not self.stages:
+            raise ConfigError(f"{at}stages: at least one stage is needed")
+        if self.stages[0].train:
+            raise ConfigError(f"{at}stages[0]: the first stage trains the head on frozen features")
+        parts = {part for stage in self.stages for part in stage.train}
+        if {"image", "image_top"} <= parts:
+            raise ConfigError(
+                f"{at}stages: fine-tune the whole image backbone or its top, not both"
+            )
+        for index, stage in enumerate(self.stages):
+            if {"image", "image_top"} <= set(stage.train):
+                raise ConfigError(f"{at}stages[{index}].train: 'image' or 'image_top', not both")

@@ -1,0 +1,67 @@
+"""A trained `spans` run: texts in, character spans of techniques out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+
+import meme_keras.losses  # noqa: F401  (saved models name the loss they were compiled with)
+import meme_keras.models  # noqa: F401  (registers the custom layers for loading)
+from meme_keras.backbones.features import text_features
+from meme_keras.data.meme import Meme, Span
+from meme_keras.evaluation.span_predictions import prediction_records
+from meme_keras.inference.raw_memes import memes_from_lists
+from meme_keras.inference.run_folder import read_run_config
+from meme_keras.pipeline.token_tags import decode_spans, predict_tag_probabilities, token_tag_data
+
+
+class SpanModel:
+    """A run folder's per-token tagger with its token-probability threshold.
+
+    Example:
+    ```python
+    model = SpanModel("runs/spans")
+    model.predict(texts=["I HATE TRUMP"])
+    # [{"id": "0", "text": "I HATE TRUMP", "labels": [{"start": 2, "end": 6,
+    #   "technique": "Loaded Language", "text_fragment": "HATE"}]}]
+    ```
+    """
+
+    needs_images = False
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.config = read_run_config(self.run_dir, ("model.keras", "thresholds.json"))
+        self.task = self.config.task
+        self.model = keras.saving.load_model(self.run_dir / "model.keras", compile=False)
+        thresholds = json.loads((self.run_dir / "thresholds.json").read_text(encoding="utf-8"))
+        if "techniques" not in thresholds:
+            raise ValueError(f"{self.run_dir}: thresholds.json lists no techniques: retrain it")
+        self.threshold = float(thresholds["token_threshold"])
+        self.techniques = tuple(thresholds["techniques"])
+
+    def spans(self, memes: Sequence[Meme], cache_dir=None, **options) -> dict[str, list[Span]]:
+        """Deduplicated character spans of each meme, keyed by meme id."""
+        backbone = self.config["text_backbone"]
+        encoded = text_features(
+            memes,
+            backbone["name"],
+            backbone["sequence_length"],
+            preset=backbone["preset"],
+            cache_dir=cache_dir,
+            **options,
+        )
+        data = token_tag_data(memes, encoded, self.techniques)
+        probabilities = predict_tag_probabilities(self.model, data.head_inputs())
+        return decode_spans(data, probabilities, self.techniques, self.threshold)
+
+    def predict_memes(self, memes: Sequence[Meme], **options) -> list[dict]:
+        """Task-format predictions: each meme's id, text and spans (`labels`)."""
+        return prediction_records(memes, self.spans(memes, **options))
+
+    def predict(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> list[dict]:
+        """Predictions for texts given as a list (ids default to "0", "1", ...)."""
+        return self.predict_memes(memes_from_lists(texts, None, ids))

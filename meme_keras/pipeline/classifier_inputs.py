@@ -1,0 +1,140 @@
+"""Inputs of a trained classifier (cached features, token ids, images or cut image
+activations) as tf.data, and its probabilities in meme order."""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from meme_keras.backbones.image_backbones import configured_image_size
+from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.pipeline.feature_sets import FeatureSet
+from meme_keras.pipeline.length_bucketed_batches import EpochSource, predict_features
+
+AUTOTUNE = tf.data.AUTOTUNE
+TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
+LENGTH_BUCKETS = [16, 24, 32, 48, 64, 96]
+
+
+def classifier_dataset(
+    features: FeatureSet,
+    live: frozenset[str],
+    image_size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    with_labels: bool = True,
+    clock: EpochSource | None = None,
+) -> tf.data.Dataset:
+    """Inputs for a composed classifier: token ids and/or decoded images where `live`.
+
+    With `shuffle`, epoch e is shuffled by (seed, e): its epoch number comes from `clock` (a
+    callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
+    """
+    inputs = {"padding_mask": features.padding_mask}
+    if "image" in live and "image_top" in live:
+        raise ValueError("feed raw images or cut image activations, not both")
+    if "text" in live:
+        if features.token_ids is None:
+            raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
+        inputs["token_ids"] = features.token_ids
+        inputs["segment_ids"] = np.zeros_like(features.token_ids)
+    else:
+        inputs["text_features"] = features.text_features
+    if "image" in live:
+        inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
+    elif "image_top" in live:
+        if features.image_cut_features is None:
+            raise ValueError(
+                "fine-tuning the image backbone's top needs its cut activations in the feature "
+                "set (build_feature_set computes them when a stage trains 'image_top')"
+            )
+        inputs["image_cut_features"] = features.image_cut_features
+    else:
+        inputs["image_features"] = features.image_features
+    tensors = (inputs, features.labels) if with_labels else (inputs,)
+    if shuffle:
+        epochs = itertools.count()
+
+        def epoch_order():
+            epoch = clock.epoch if clock is not None else next(epochs)
+            yield from np.random.default_rng([seed, epoch]).permutation(len(features))
+
+        constants = tf.nest.map_structure(tf.constant, tensors)
+        dataset = tf.data.Dataset.from_generator(
+            epoch_order, output_signature=tf.TensorSpec((), tf.int64)
+        ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(tensors)
+
+    def decode_and_trim(example, *labels):
+        # Each meme's text inputs are cut to its own length; batches pad them back to their
+        # longest text only (most texts are short: 21 tokens at the median, 101 at most).
+        length = tf.reduce_sum(example["padding_mask"])
+        example = {
+            key: value[:length] if key in TEXT_KEYS else value for key, value in example.items()
+        }
+        if "image" in live:
+            example["images"] = decode_and_resize(tf.io.read_file(example["images"]), image_size)
+        return (example, *labels)
+
+    dataset = dataset.map(decode_and_trim, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        # Training batches hold texts of similar length (prediction keeps the memes' order).
+        dataset = dataset.bucket_by_sequence_length(
+            lambda example, *_: tf.shape(example["padding_mask"])[0],
+            bucket_boundaries=LENGTH_BUCKETS,
+            bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKETS) + 1),
+        )
+        # Known in advance, so Keras sizes its epochs (and does not warn that the input ran
+        # out of data at the end of each one).
+        lengths = features.padding_mask.sum(axis=1)
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(
+                bucketed_batch_count(lengths, LENGTH_BUCKETS, batch_size)
+            )
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def bucketed_batch_count(lengths: np.ndarray, boundaries: list[int], batch_size: int) -> int:
+    """How many batches `bucket_by_sequence_length` makes of texts of these `lengths`: each
+    bucket [boundary i-1, boundary i) is cut into batches, its last one possibly short."""
+    buckets = np.searchsorted(boundaries, np.asarray(lengths), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    return int(sum(-(-count // batch_size) for count in counts))
+
+
+def model_inputs(model: keras.Model) -> set[str]:
+    return set(model.input) if isinstance(model.input, dict) else set()
+
+
+def model_live_parts(model: keras.Model) -> frozenset[str]:
+    """Which inputs a trained model takes besides cached features ("text": token ids,
+    "image": pixels, "image_top": cut image activations)."""
+    names = model_inputs(model)
+    return frozenset(
+        part
+        for part, key in (
+            ("text", "token_ids"),
+            ("image", "images"),
+            ("image_top", "image_cut_features"),
+        )
+        if key in names
+    )
+
+
+def predict_probabilities(model: keras.Model, features: FeatureSet, config: dict) -> np.ndarray:
+    """Probabilities [memes, techniques] in meme order, for a head or a composed model."""
+    live = model_live_parts(model)
+    if not live:
+        return predict_features(model, features)
+    image = config["image_backbone"]
+    image_size = None if image is None else configured_image_size(image)
+    dataset = classifier_dataset(features, live, image_size, 32, with_labels=False)
+    return model.predict(dataset, verbose=0)
