@@ -1,4 +1,4 @@
-"""How fast meme-keras is, where the time goes and how it grows (issue 5).
+"""How fast meme-keras is, where the time goes and how it grows.
 
     python benchmarks/run.py            # full: the 950-meme corpus (several minutes)
     python benchmarks/run.py --quick    # tiny sizes, a smoke run (about 2-3 minutes)

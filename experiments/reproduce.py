@@ -11,18 +11,19 @@ with the same config, data, packages and code is reused (`--retrain` trains ever
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from meme_keras.console import configure_logging, import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # before anything imports TensorFlow
+
 from meme_keras.config import load_config  # noqa: E402
-from meme_keras.console import configure_logging  # noqa: E402
 from meme_keras.training.classifier_run import constant_top_k_scores  # noqa: E402
 from meme_keras.training.run import train_config  # noqa: E402
 

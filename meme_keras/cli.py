@@ -30,7 +30,7 @@ def _train(args) -> None:
     from meme_keras.training.run import train_config
 
     metrics = train_config(
-        args.config, args.output, args.seed, args.data_dir, verbose=1, strategy=args.strategy
+        args.config, args.output, args.seed, args.data_dir, verbose=2, strategy=args.strategy
     )
     print(json.dumps(metrics, indent=1, default=str))
 
@@ -249,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from meme_keras.console import configure_logging
+    from meme_keras.console import configure_logging, import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     configure_logging()
     from meme_keras.data.errors import CorpusError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 
@@ -26,3 +27,26 @@ def configure_logging(level: int = logging.INFO) -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:
         pass
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up notes muted (entry points call this first).
+
+    On a machine without a GPU, importing TensorFlow prints CUDA probing notes from C++ before
+    absl's logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot hide them; standard error is
+    pointed at /dev/null for the import alone (an import error is still raised, and shown).
+    Level 3 also hides the "failed call to cuInit" error of the first device query.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") == "2":  # unset, or meme_keras's default
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
