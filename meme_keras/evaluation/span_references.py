@@ -1,4 +1,4 @@
-"""Simple span references scored by the same scorer as the tagger (issue 3, section 4).
+"""Simple span references scored by the same scorer as the tagger.
 
 A meme-level technique set becomes spans without any tagging: one span over the whole text,
 or one per non-empty line. The task gives long spans partial credit, so a tagger is useful only
