@@ -93,7 +93,11 @@ def with_held_out(metrics: dict, run: str) -> dict:
     }
 
 
-def main_task(assets: Path, reuse: bool) -> None:
+def f1_cells(test: dict) -> str:
+    return f"micro-F1 {test['micro_f1']:.3f}, macro-F1 {test['macro_f1']:.3f}"
+
+
+def main_task(assets: Path, reuse: bool) -> tuple[str, str, str]:
     main_metrics = with_held_out(train("main", reuse), "main")
     probe_metrics = train("linear_probe", reuse)
     main_config = load_config(REPOSITORY / "experiments" / "configs" / "main.yaml")
@@ -110,19 +114,21 @@ def main_task(assets: Path, reuse: bool) -> None:
     if rules:
         (assets / "main_threshold_rules.md").write_text(rules + "\n")
         print("\nDecision rules, cross-validated on the out-of-fold probabilities:\n" + rules)
+    return ("3: techniques (text + image)", "main", f1_cells(main_metrics["test"]))
 
 
-def span_task(assets: Path, reuse: bool) -> None:
-    train("spans", reuse)
+def span_task(assets: Path, reuse: bool) -> tuple[str, str, str]:
+    metrics = train("spans", reuse)
     run = REPOSITORY / "runs" / "spans"
     for path in run.glob("spans_*"):
         shutil.copy2(path, assets / path.name)
     print(
         "\nSubtask 2 (spans), span P/R/F1:\n" + (run / "spans_results.md").read_text(), flush=True
     )
+    return ("2: spans", "spans", f"span F1 {metrics['tagger']['test']['f1']:.3f}")
 
 
-def text_task(assets: Path, reuse: bool) -> None:
+def text_task(assets: Path, reuse: bool) -> tuple[str, str, str]:
     text_metrics = with_held_out(train("text_techniques", reuse), "text_techniques")
     probe_metrics = train("text_linear_probe", reuse)
     config = load_config(REPOSITORY / "experiments" / "configs" / "text_techniques.yaml")
@@ -134,6 +140,7 @@ def text_task(assets: Path, reuse: bool) -> None:
     table = results_table(rows)
     (assets / "text_results.md").write_text(table + "\n")
     print("\nSubtask 1 (text_techniques, text only), test set:\n" + table, flush=True)
+    return ("1: techniques (text only)", "text_techniques", f1_cells(text_metrics["test"]))
 
 
 TASKS = {"techniques": main_task, "spans": span_task, "text_techniques": text_task}
@@ -154,8 +161,10 @@ def main() -> None:
     started = time.perf_counter()
     assets = REPOSITORY / "assets"
     assets.mkdir(exist_ok=True)
-    for task in args.tasks:
-        TASKS[task](assets, reuse=not args.retrain)
+    summary = [TASKS[task](assets, reuse=not args.retrain) for task in args.tasks]
+    lines = ["| subtask | run | test score |", "|---|---|---|"]
+    lines += [f"| {subtask} | runs/{run} | {score} |" for subtask, run, score in summary]
+    print("\nSummary, 2021 test set:\n" + "\n".join(lines))
     print(f"\nreproduce finished in {time.perf_counter() - started:.0f} s")
 
 

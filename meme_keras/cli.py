@@ -32,7 +32,14 @@ def _train(args) -> None:
     metrics = train_config(
         args.config, args.output, args.seed, args.data_dir, verbose=2, strategy=args.strategy
     )
-    print(json.dumps(metrics, indent=1, default=str))
+    if args.json:
+        print(json.dumps(metrics, indent=1, default=str))
+        return
+    from meme_keras.config import load_config
+    from meme_keras.evaluation.score_summary import print_score_summary
+
+    output = args.output or Path("runs") / load_config(args.config).name
+    print_score_summary(metrics, f"{args.config.stem}: scores (all in {output}/metrics.json)")
 
 
 def _evaluate(args) -> None:
@@ -166,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_option(train)
     train.add_argument(
         "--strategy", choices=["default", "mirrored"], help="override the config's strategy"
+    )
+    train.add_argument(
+        "--json", action="store_true", help="print the whole metrics.json instead of a table"
     )
     train.set_defaults(handler=_train)
 

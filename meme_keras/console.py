@@ -16,7 +16,15 @@ def configure_logging(level: int = logging.INFO) -> None:
     about our own use of them are fixed at the cause instead.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from meme_keras.progress import CONSOLE, bars_enabled
+
+    if bars_enabled():  # log lines print above the live progress bars
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=CONSOLE, show_path=False, log_time_format="%H:%M:%S")
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for name in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -33,6 +33,7 @@ from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.image_pipeline import IMAGE_PREPROCESSING, image_dataset
 from meme_keras.data.meme import Meme
 from meme_keras.pipeline.padded_length import padded_length
+from meme_keras.progress import tracked
 
 log = logging.getLogger(__name__)
 # The default of `cache_dir`: the default cache folder (None disables caching).
@@ -79,14 +80,19 @@ def image_features(
         log.info("extracting %s features of %d images", name, len(paths))
         return {
             "features": grid_features(
-                model, image_dataset(paths, image_size, batch_size), len(paths)
+                model,
+                image_dataset(paths, image_size, batch_size),
+                len(paths),
+                description=f"{name} features",
             )
         }
 
     return cached(f"image-{name}-{image_size}", key, compute, _cache_dir(cache_dir))["features"]
 
 
-def grid_features(model: keras.Model, batches: tf.data.Dataset, count: int) -> np.ndarray:
+def grid_features(
+    model: keras.Model, batches: tf.data.Dataset, count: int, description: str = "image features"
+) -> np.ndarray:
     """[images, grid cells, channels] float32 features of every batch, in order.
 
     A `tf.function` loop: benchmarks/run.py (section "compare") measured it as fast as
@@ -98,7 +104,8 @@ def grid_features(model: keras.Model, batches: tf.data.Dataset, count: int) -> n
     *_, channels = model.output.shape
     cells = int(np.prod(model.output.shape[1:-1]))
     features, start = np.empty((count, cells, channels), np.float32), 0
-    for batch in batches:
+    batch_count = int(batches.cardinality())  # negative when unknown
+    for batch in tracked(batches, description, total=batch_count if batch_count >= 0 else None):
         grid = forward(batch).numpy()
         features[start : start + len(grid)] = grid.reshape(len(grid), cells, channels)
         start += len(grid)
@@ -135,7 +142,13 @@ def text_inputs(encoded) -> dict[str, np.ndarray]:
     }
 
 
-def sequence_features(model: keras.Model, encoded, batch_size: int, step: int = 16) -> np.ndarray:
+def sequence_features(
+    model: keras.Model,
+    encoded,
+    batch_size: int,
+    step: int = 16,
+    description: str = "text features",
+) -> np.ndarray:
     """Per-token features [texts, length, width], computed in batches of similar length cut to
     their longest text (rounded up to `step`, to bound the number of traced shapes): most
     texts are short, and an encoder's cost grows with the padded length. Padding positions
@@ -144,7 +157,7 @@ def sequence_features(model: keras.Model, encoded, batch_size: int, step: int = 
     lengths = encoded.padding_mask.sum(axis=1)
     order = np.argsort(lengths, kind="stable")
     features = None
-    for start in range(0, len(order), batch_size):
+    for start in tracked(range(0, len(order), batch_size), description):
         rows = order[start : start + batch_size]
         length = padded_length(lengths[rows].max(), step, encoded.padding_mask.shape[1])
         batch = {name: value[rows, :length] for name, value in inputs.items()}
@@ -174,7 +187,11 @@ def text_features(
 
     def compute():
         log.info("extracting %s features of %d texts", backbone, len(memes))
-        return {"features": sequence_features(model, encoded, batch_size)}
+        return {
+            "features": sequence_features(
+                model, encoded, batch_size, description=f"{backbone} features"
+            )
+        }
 
     features = cached(f"text-{backbone}-{sequence_length}", key, compute, _cache_dir(cache_dir))
     return {

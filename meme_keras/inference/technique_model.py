@@ -17,6 +17,7 @@ from meme_keras.inference.raw_memes import MemeInputError, memes_from_lists
 from meme_keras.inference.run_folder import read_run_config
 from meme_keras.pipeline.classifier_inputs import predict_probabilities
 from meme_keras.pipeline.feature_sets import feature_set_chunks, load_frozen_backbones
+from meme_keras.progress import tracked
 from meme_keras.thresholds import TunedThresholds
 
 
@@ -69,7 +70,10 @@ class TechniqueModel:
             cache_dir=cache_dir,
             **feature_options,
         )
-        parts = [predict_probabilities(self.model, chunk, self.config) for chunk in chunks]
+        parts = [
+            predict_probabilities(self.model, chunk, self.config)
+            for chunk in tracked(chunks, "prediction", total=-(-len(memes) // chunk_size))
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.techniques)), "float32")
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:

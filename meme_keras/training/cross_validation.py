@@ -16,6 +16,7 @@ import numpy as np
 from meme_keras.pipeline.classifier_inputs import predict_probabilities
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import predict_features
+from meme_keras.progress import tracked
 from meme_keras.training.fine_tuning import train_stages
 from meme_keras.training.folds import fold_splits
 from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
@@ -35,7 +36,8 @@ def cross_validate(
     fold, and each fold's frozen companion (an empty list without one)."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
     models, companions = [], []
-    for fold, train_indices, validation_indices in fold_splits(len(pool), folds, config["seed"]):
+    splits = fold_splits(len(pool), folds, config["seed"])
+    for fold, train_indices, validation_indices in tracked(splits, "folds", total=folds):
         started = time.perf_counter()
         train, validation = pool.subset(train_indices), pool.subset(validation_indices)
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"

@@ -30,6 +30,7 @@ from meme_keras.models.flatten_grid import FlattenGrid
 from meme_keras.models.meme_classifier import compose_classifier
 from meme_keras.pipeline.classifier_inputs import classifier_dataset, model_inputs
 from meme_keras.pipeline.feature_sets import FeatureSet, image_top_layer
+from meme_keras.progress import tracked
 from meme_keras.training.callbacks import EpochClock, stage_callbacks, stage_monitor
 from meme_keras.training.head_training import compile_model, fit_head
 
@@ -129,7 +130,7 @@ def train_stages(
     backbones = LiveBackbones(config, parts) if parts else None
     head = None
     trained = frozenset()
-    for index, stage in enumerate(config["stages"]):
+    for index, stage in enumerate(tracked(config["stages"], "stages")):
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
         if not live:

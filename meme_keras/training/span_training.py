@@ -25,6 +25,7 @@ from meme_keras.pipeline.token_tags import (
     decode_spans,
     predict_tag_probabilities,
 )
+from meme_keras.progress import tracked
 from meme_keras.training.callbacks import training_callbacks
 from meme_keras.training.folds import fold_splits
 from meme_keras.training.loss_factory import make_loss
@@ -160,7 +161,8 @@ def cross_validate_span_taggers(
     """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads."""
     out_of_fold = [np.zeros(pool.tags.shape, np.float32) for _ in configs]
     heads: list[list[SpanTaggerHead]] = [[] for _ in configs]
-    for fold, train_indices, validation_indices in fold_splits(len(pool), folds, seed):
+    splits = fold_splits(len(pool), folds, seed)
+    for fold, train_indices, validation_indices in tracked(splits, "span folds", total=folds):
         validation = pool.subset(validation_indices)
         keras.utils.set_random_seed(seed + fold)
         fold_heads = fit_span_taggers(
