@@ -64,9 +64,17 @@ class TechniquesConfig(RunSettings):
     backup_and_restore: bool = True
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
     strategy: Literal["default", "mirrored"] = "default"
+    # Labelled memes added to the training part of every fold, never to a validation part:
+    # "semeval2024", the SemEval-2024 Task 4 English memes (text only, no images).
+    extra_memes: list[Literal["semeval2024"]] = field(default_factory=list)
 
     def check(self, where: str) -> None:
         at = f"{where}: " if where else ""
+        if self.extra_memes and self.image_backbone is not None:
+            raise ConfigError(
+                f"{at}extra_memes: the extra memes have no images; "
+                "only a text-only (text_techniques) run can train on them"
+            )
         if not self.stages:
             raise ConfigError(f"{at}stages: at least one stage is needed")
         if self.stages[0].train:

@@ -23,6 +23,7 @@ from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import TypedConfig, config_from_dict, write_config
 from meme_keras.config.typed_config import plain
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
+from meme_keras.data.memes_2024 import extra_meme_file, load_extra_memes
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.multilabel_f1 import (
     labels_to_multi_hot,
@@ -92,32 +93,43 @@ def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"),
     }
 
 
+def extra_feature_set(config: dict, techniques, **kwargs) -> FeatureSet | None:
+    """The features of the configured extra memes (`extra_memes`), None without any."""
+    if not config["extra_memes"]:
+        return None
+    task = get_task(config["task"])
+    memes = load_extra_memes(task.subtask, config["data_dir"] or default_data_dir())
+    log.info("training on %d extra memes in every fold", len(memes))
+    return build_feature_set(memes, techniques, config, **load_frozen_backbones(config), **kwargs)
+
+
 def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
     """The model to predict test with, and (gold, probabilities) to tune thresholds on.
 
     "folds": cross-validation over train+dev; the fold models averaged predict test.
     "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
+    `sets["extra"]`, when there, joins every training part, never a validation part.
     """
     settings = config["thresholds"]
+    extra = sets.get("extra")
     if settings["tune_on"] == "folds":
         pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
         out_of_fold, models, companions = cross_validate(
-            pool, config, len(techniques), settings["folds"], log_dir, verbose
+            pool, config, len(techniques), settings["folds"], log_dir, verbose, extra=extra
         )
         model = average_models(models)
         if companions:
             model = with_frozen_companions(model, companions, config, pool)
         return model, pool, out_of_fold
     if settings["tune_on"] == "dev":
-        model = train_stages(
-            sets["train"], sets["dev"], config, len(techniques), log_dir, verbose=verbose
-        )
+        train = sets["train"] if extra is None else FeatureSet.concatenate([sets["train"], extra])
+        model = train_stages(train, sets["dev"], config, len(techniques), log_dir, verbose=verbose)
         if companion_settings(config):
             companion_log = None if log_dir is None else Path(log_dir) / "frozen_companion"
             companion = fit_frozen_companion(
-                sets["train"], config, len(techniques), companion_log, verbose=verbose
+                train, config, len(techniques), companion_log, verbose=verbose
             )
-            model = with_frozen_companions(model, [companion], config, sets["train"])
+            model = with_frozen_companions(model, [companion], config, train)
         return model, sets["dev"], predict_probabilities(model, sets["dev"], config)
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
 
@@ -180,6 +192,8 @@ def run_classifier(
     data_files = [
         data_dir / SPLIT_FILES[(task.subtask, split)] for split in ("train", "dev", "test")
     ]
+    if config["extra_memes"]:
+        data_files.append(extra_meme_file(task.subtask))
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
@@ -190,6 +204,8 @@ def run_classifier(
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, task.techniques)
     sets = load_feature_sets(config, techniques, verbose=verbose)
+    if (extra := extra_feature_set(config, techniques, verbose=verbose)) is not None:
+        sets["extra"] = extra
     with make_strategy(config["strategy"]).scope():
         model, tuning_set, tuning_probabilities = train_and_tune(
             config, sets, techniques, output_dir / "logs", verbose

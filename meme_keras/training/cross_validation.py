@@ -31,15 +31,19 @@ def cross_validate(
     folds: int,
     log_dir: Path | None = None,
     verbose: int = 0,
+    extra: FeatureSet | None = None,
 ) -> tuple[np.ndarray, list[keras.Model], list[keras.Model]]:
     """Out-of-fold probabilities [n, labels] over `pool`, the staged model trained for each
-    fold, and each fold's frozen companion (an empty list without one)."""
+    fold, and each fold's frozen companion (an empty list without one). `extra` memes join
+    every fold's training part and no validation part."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
     models, companions = [], []
     splits = fold_splits(len(pool), folds, config["seed"])
     for fold, train_indices, validation_indices in tracked(splits, "folds", total=folds):
         started = time.perf_counter()
         train, validation = pool.subset(train_indices), pool.subset(validation_indices)
+        if extra is not None:
+            train = FeatureSet.concatenate([train, extra])
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         keras.utils.set_random_seed(config["seed"] + fold)
         model = train_stages(
