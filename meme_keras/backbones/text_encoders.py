@@ -21,7 +21,13 @@ def make_text_encoder(name: str, sequence_length: int, preset: str | None = None
         vocabulary = folder / "vocab.txt"
         if not vocabulary.exists():  # a keras-hub preset keeps it under assets/
             vocabulary = folder / "assets" / "tokenizer" / "vocabulary.txt"
-        return WordPieceTextEncoder(vocabulary, sequence_length, lowercase=spec.lowercase)
+        return WordPieceTextEncoder(
+            vocabulary,
+            sequence_length,
+            lowercase=spec.lowercase,
+            special_tokens=spec.special_tokens,
+            accents=spec.accents,
+        )
     from meme_keras.data.sentencepiece_encoding import SentencePieceTextEncoder
 
     tokenizer = load_text_tokenizer(name, preset)

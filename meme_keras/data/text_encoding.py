@@ -50,6 +50,12 @@ def case_fold(word: str) -> str:
     return _DEFAULT_IGNORABLE.sub("", folded)
 
 
+def strip_accents(word: str) -> str:
+    """The word without combining marks (NFD, then category Mn dropped), as Hugging Face's
+    BERT-style tokenizers do when they lower-case (MPNet's among them)."""
+    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+
+
 @dataclass(frozen=True)
 class EncodedTexts:
     """A batch of texts as padded WordPiece ids.
@@ -78,6 +84,10 @@ class WordPieceTextEncoder:
         sequence_length: int. Length of the packed sequence, `[CLS]` and `[SEP]` included.
         lowercase: bool. Case fold words, as keras-hub's `BertTokenizer(lowercase=True)`
             (Hugging Face `do_lower_case`). Accents are kept, as in keras-hub.
+        special_tokens: the vocabulary's names of the start, end, padding and unknown tokens
+            (MPNet's: `("<s>", "</s>", "<pad>", "[UNK]")`).
+        accents: bool. False drops combining marks after folding, as Hugging Face's
+            tokenizers of MPNet do.
 
     Examples:
     ```python
@@ -87,7 +97,14 @@ class WordPieceTextEncoder:
     ```
     """
 
-    def __init__(self, vocabulary_path: str | Path, sequence_length: int, lowercase: bool = True):
+    def __init__(
+        self,
+        vocabulary_path: str | Path,
+        sequence_length: int,
+        lowercase: bool = True,
+        special_tokens: tuple[str, str, str, str] = SPECIAL_TOKENS,
+        accents: bool = True,
+    ):
         if sequence_length < 2:
             raise ValueError(
                 f"sequence_length must leave room for [CLS] and [SEP], got {sequence_length}"
@@ -95,17 +112,19 @@ class WordPieceTextEncoder:
         # keras-hub reads the vocabulary with `line.rstrip()`; a later duplicate wins in both.
         lines = Path(vocabulary_path).read_text(encoding="utf-8").splitlines()
         vocabulary = {token.rstrip(): index for index, token in enumerate(lines)}
-        missing = [token for token in SPECIAL_TOKENS if token not in vocabulary]
+        missing = [token for token in special_tokens if token not in vocabulary]
         if missing:
             raise ValueError(f"{vocabulary_path} lacks the special tokens {missing}")
         self.vocabulary_path = Path(vocabulary_path)
         self.sequence_length = sequence_length
         self.lowercase = lowercase
+        self.accents = accents
         self.cls_id, self.sep_id, self.pad_id, self._unk_id = (
-            vocabulary[token] for token in SPECIAL_TOKENS
+            vocabulary[token] for token in special_tokens
         )
+        self._unk_token = special_tokens[3]
         # No normalizer and no pre-tokenizer: words arrive split and folded.
-        self._word_piece = Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]"))
+        self._word_piece = Tokenizer(models.WordPiece(vocabulary, unk_token=self._unk_token))
 
     def _words(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
         words, spans = [], []
@@ -113,8 +132,10 @@ class WordPieceTextEncoder:
             word = text[start:end]
             if self.lowercase:
                 word = case_fold(word)
+            if not self.accents:
+                word = strip_accents(word)
             if len(word.encode("utf-8")) > MAX_BYTES_PER_WORD:
-                word = "[UNK]"  # a vocabulary entry, so WordPiece returns the [UNK] id.
+                word = self._unk_token  # a vocabulary entry: WordPiece returns its id.
             words.append(word)
             spans.append((start, end))
         return words, spans
