@@ -88,7 +88,7 @@ def _predict(args) -> None:
         memes, skipped = read_meme_folder(
             args.folder,
             skip_invalid=args.skip_invalid,
-            check_images=model.needs_images,
+            check_images=model.reads_images,
             require_images=model.needs_images,
         )
         if not memes:

@@ -47,10 +47,35 @@ def test_every_fold_trains_on_the_extra_memes_and_validates_without_them(monkeyp
     assert sorted(validated) == sorted(m.id for m in pool.memes)  # each pool meme once
 
 
-def test_extra_memes_need_a_text_only_run():
+def test_extra_memes_and_text_only_copies_are_checked():
     text = {"task": "text_techniques", "extra_memes": ["semeval2024"]}
     assert config_from_dict(text)["extra_memes"] == ["semeval2024"]
-    with pytest.raises(ConfigError, match="extra_memes: the extra memes have no images"):
-        config_from_dict({**text, "task": "techniques"})
+    multimodal = config_from_dict({**text, "task": "techniques"})
+    assert multimodal.accepts_text_only  # the extra memes are text only
+    assert not config_from_dict({"task": "techniques"}).accepts_text_only
     with pytest.raises(ConfigError, match="extra_memes"):
         config_from_dict({**text, "extra_memes": ["semeval2025"]})
+    with pytest.raises(ConfigError, match="text_only_fraction: a text-only run"):
+        config_from_dict({"task": "text_techniques", "text_only_fraction": 0.5})
+    with pytest.raises(ConfigError, match=r"text_only_fraction: must be in \[0, 1\]"):
+        config_from_dict({"task": "techniques", "text_only_fraction": 1.5})
+
+
+def test_text_only_copies_come_from_each_folds_training_part(monkeypatch):
+    seen = []
+
+    def fake_train_stages(train, validation, *args, **kwargs):
+        seen.append(([m.id for m in train.memes], [m.id for m in validation.memes]))
+
+    monkeypatch.setattr(cross_validation, "train_stages", fake_train_stages)
+    monkeypatch.setattr(
+        cross_validation, "predict_probabilities", lambda model, s, c: np.zeros((len(s), 3))
+    )
+    pool = feature_set([f"p{i}" for i in range(10)], length=3)
+    copies = feature_set([f"p{i}" for i in range(10)], length=3)  # the pool without images
+    config = config_from_dict({"task": "techniques", "text_only_fraction": 0.5})
+    cross_validation.cross_validate(pool, config, 3, folds=5, text_only=copies)
+    for train, validation in seen:
+        assert len(train) == 8 + 4
+        assert set(train[8:]) <= set(train[:8])  # copies of this fold's training memes
+        assert not set(train) & set(validation)

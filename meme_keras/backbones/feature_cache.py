@@ -49,6 +49,9 @@ def fingerprint(*parts) -> str:
 def file_fingerprint(paths) -> str:
     digest = hashlib.sha256()
     for path in paths:
+        if str(path) == "":  # a meme without an image (image_pipeline.NO_IMAGE)
+            digest.update(b"\0no image\0")
+            continue
         digest.update(str(Path(path).name).encode())
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()

@@ -30,7 +30,12 @@ from meme_keras.backbones.image_backbones import (
 )
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.backbones.text_encoders import make_text_encoder
-from meme_keras.data.image_pipeline import IMAGE_PREPROCESSING, image_dataset
+from meme_keras.data.image_pipeline import (
+    IMAGE_PREPROCESSING,
+    NO_IMAGE,
+    image_dataset,
+    image_source,
+)
 from meme_keras.data.meme import Meme
 from meme_keras.pipeline.padded_length import padded_length
 from meme_keras.progress import tracked
@@ -64,7 +69,7 @@ def image_features(
     model = model or load_image_backbone(backbone, weights, image_size)
     if cut is not None:
         model, _ = split_image_backbone(model, cut)
-    paths = [str(meme.image_path) for meme in memes]
+    paths = [image_source(meme.image_path) for meme in memes]
     key = fingerprint(
         "image",
         backbone,
@@ -77,15 +82,21 @@ def image_features(
     name = backbone if cut is None else f"{backbone}-{cut}"
 
     def compute():
-        log.info("extracting %s features of %d images", name, len(paths))
-        return {
-            "features": grid_features(
-                model,
-                image_dataset(paths, image_size, batch_size),
-                len(paths),
-                description=f"{name} features",
-            )
-        }
+        # Memes without an image all get the black image's features, computed once.
+        real = [path for path in paths if path != NO_IMAGE]
+        wanted = real + [NO_IMAGE] * (len(real) < len(paths))
+        log.info("extracting %s features of %d images", name, len(real))
+        computed = grid_features(
+            model,
+            image_dataset(wanted, image_size, batch_size),
+            len(wanted),
+            description=f"{name} features",
+        )
+        if len(real) == len(paths):
+            return {"features": computed}
+        rows = np.cumsum([path != NO_IMAGE for path in paths]) - 1
+        rows[[path == NO_IMAGE for path in paths]] = len(wanted) - 1
+        return {"features": computed[rows]}
 
     return cached(f"image-{name}-{image_size}", key, compute, _cache_dir(cache_dir))["features"]
 

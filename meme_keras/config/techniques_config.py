@@ -65,16 +65,25 @@ class TechniquesConfig(RunSettings):
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
     strategy: Literal["default", "mirrored"] = "default"
     # Labelled memes added to the training part of every fold, never to a validation part:
-    # "semeval2024", the SemEval-2024 Task 4 English memes (text only, no images).
+    # "semeval2024", the SemEval-2024 Task 4 English memes (text only: a multimodal run shows
+    # them a black image, its "no image").
     extra_memes: list[Literal["semeval2024"]] = field(default_factory=list)
+    # The fraction of each fold's training memes added again without their image (a black
+    # image), so that a multimodal model also learns to predict from text alone.
+    text_only_fraction: float = 0.0
+
+    @property
+    def accepts_text_only(self) -> bool:
+        """Whether the model may be given memes without an image: a text-only run, or a
+        multimodal one that trained on text-only memes."""
+        return self.image_backbone is None or bool(self.extra_memes) or self.text_only_fraction > 0
 
     def check(self, where: str) -> None:
         at = f"{where}: " if where else ""
-        if self.extra_memes and self.image_backbone is not None:
-            raise ConfigError(
-                f"{at}extra_memes: the extra memes have no images; "
-                "only a text-only (text_techniques) run can train on them"
-            )
+        if not 0.0 <= self.text_only_fraction <= 1.0:
+            raise ConfigError(f"{at}text_only_fraction: must be in [0, 1]")
+        if self.text_only_fraction > 0 and self.image_backbone is None:
+            raise ConfigError(f"{at}text_only_fraction: a text-only run has no images to drop")
         if not self.stages:
             raise ConfigError(f"{at}stages: at least one stage is needed")
         if self.stages[0].train:

@@ -1,8 +1,9 @@
 """Exports a run as a SavedModel that takes raw memes: encoded image bytes and text strings.
 
-The serving signature decodes and resizes the images, tokenizes the texts with the backbone's
-own keras-hub tokenizer (in-graph, tensorflow_text ops: a loader needs `import
-tensorflow_text`), runs both backbones and the head, and applies the tuned thresholds.
+The serving signature decodes and resizes the images (empty bytes: no image, where the run
+trained on memes without one), tokenizes the texts with the backbone's own keras-hub
+tokenizer (in-graph, tensorflow_text ops: a loader needs `import tensorflow_text`), runs both
+backbones and the head, and applies the tuned thresholds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class RawMemeClassifier(tf.Module):
         config = predictor.config
         image, text = config["image_backbone"], config["text_backbone"]
         self.text_only = image is None  # a text_techniques run: image_bytes are ignored
+        # Empty image_bytes mean "no image": a black image, for runs that trained on memes
+        # without one (`predictor.needs_images` is False); the others refuse them.
+        self.needs_images = predictor.needs_images
         self.image_size = None if self.text_only else configured_image_size(image)
         wanted = set(predictor.model.input)
         # Cached-feature inputs are computed here by the frozen backbones; fine-tuned backbones
@@ -94,6 +98,27 @@ class RawMemeClassifier(tf.Module):
             # The constant "no image" cell the text heads were trained beside.
             inputs["image_features"] = tf.zeros([tf.shape(token_ids)[0], 1, 1])
             return self._decide(inputs)
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(image_bytes)[0],
+                tf.shape(text)[0],
+                message="image_bytes and text must hold one entry per meme, in the same order",
+            )
+        ]
+        if self.needs_images:
+            empty_rows = tf.where(tf.equal(tf.strings.length(image_bytes), 0))[:, 0]
+            checks.append(
+                tf.debugging.Assert(
+                    tf.equal(tf.size(empty_rows), 0),
+                    [
+                        "this model needs an image for every meme; empty image_bytes at rows",
+                        empty_rows,
+                    ],
+                    summarize=10,
+                )
+            )
+        with tf.control_dependencies(checks):
+            image_bytes = tf.identity(image_bytes)
         images = tf.map_fn(
             lambda encoded: decode_and_resize(encoded, self.image_size),
             image_bytes,

@@ -30,7 +30,7 @@ class SpanModel:
     ```
     """
 
-    needs_images = False
+    needs_images = reads_images = False
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)

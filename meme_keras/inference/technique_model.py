@@ -42,8 +42,16 @@ class TechniqueModel:
         self._backbones = None
 
     @property
-    def needs_images(self) -> bool:
+    def reads_images(self) -> bool:
+        """Whether the model takes images at all (False for a text-only run)."""
         return self.config["image_backbone"] is not None
+
+    @property
+    def needs_images(self) -> bool:
+        """Whether every meme needs an image: a multimodal run that never trained on memes
+        without one. The others show a meme without an image a black image, which such a run
+        learned to read as "no image" (`extra_memes`, `text_only_fraction`)."""
+        return self.reads_images and not self.config.accepts_text_only
 
     def probabilities(
         self, memes: Sequence[Meme], chunk_size: int = 256, cache_dir=None, **feature_options
@@ -93,9 +101,10 @@ class TechniqueModel:
         images: Sequence[str | Path | bytes] | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[dict]:
-        """Predictions for memes given as lists: texts, images (paths or encoded bytes; not
-        for text-only runs) and optional ids (default "0", "1", ...)."""
-        if images is not None and not self.needs_images:
+        """Predictions for memes given as lists: texts, images (paths or encoded bytes, None
+        for a meme without one where the run allows it; not for text-only runs) and optional
+        ids (default "0", "1", ...)."""
+        if images is not None and not self.reads_images:
             raise ValueError(f"{self.run_dir}: a {self.task} run reads text only; drop images")
         with tempfile.TemporaryDirectory(prefix="meme_keras_") as scratch:
             memes = memes_from_lists(texts, images, ids, self.needs_images, scratch)

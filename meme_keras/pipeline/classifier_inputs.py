@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from meme_keras.backbones.image_backbones import configured_image_size
-from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.data.image_pipeline import decode_and_resize, image_source, read_image_bytes
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import EpochSource, predict_features
 
@@ -45,7 +45,7 @@ def classifier_dataset(
     else:
         inputs["text_features"] = features.text_features
     if "image" in live:
-        inputs["images"] = np.array([str(meme.image_path) for meme in features.memes])
+        inputs["images"] = np.array([image_source(meme.image_path) for meme in features.memes])
     elif "image_top" in live:
         if features.image_cut_features is None:
             raise ValueError(
@@ -78,7 +78,7 @@ def classifier_dataset(
             key: value[:length] if key in TEXT_KEYS else value for key, value in example.items()
         }
         if "image" in live:
-            example["images"] = decode_and_resize(tf.io.read_file(example["images"]), image_size)
+            example["images"] = decode_and_resize(read_image_bytes(example["images"]), image_size)
         return (example, *labels)
 
     dataset = dataset.map(decode_and_trim, num_parallel_calls=AUTOTUNE)

@@ -6,6 +6,7 @@ cross-validation folds or on dev; test is predicted once, at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -49,7 +50,7 @@ from meme_keras.thresholds import (
     tune_thresholds,
     write_sweep,
 )
-from meme_keras.training.cross_validation import cross_validate
+from meme_keras.training.cross_validation import cross_validate, text_only_rows
 from meme_keras.training.distribution import make_strategy, seed_everything
 from meme_keras.training.fine_tuning import (
     check_stages,
@@ -103,6 +104,21 @@ def extra_feature_set(config: dict, techniques, **kwargs) -> FeatureSet | None:
     return build_feature_set(memes, techniques, config, **load_frozen_backbones(config), **kwargs)
 
 
+def text_only_feature_sets(config: dict, techniques, sets: dict, **kwargs) -> dict:
+    """Train and dev again, row for row, without their images (a black image each)."""
+    models = load_frozen_backbones(config)
+    return {
+        split: build_feature_set(
+            [dataclasses.replace(meme, image_path=None) for meme in sets[split].memes],
+            techniques,
+            config,
+            **models,
+            **kwargs,
+        )
+        for split in ("train", "dev")
+    }
+
+
 def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
     """The model to predict test with, and (gold, probabilities) to tune thresholds on.
 
@@ -114,15 +130,32 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     extra = sets.get("extra")
     if settings["tune_on"] == "folds":
         pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
+        text_only = None
+        if "text_only" in sets:
+            text_only = FeatureSet.concatenate(
+                [sets["text_only"]["train"], sets["text_only"]["dev"]]
+            )
         out_of_fold, models, companions = cross_validate(
-            pool, config, len(techniques), settings["folds"], log_dir, verbose, extra=extra
+            pool,
+            config,
+            len(techniques),
+            settings["folds"],
+            log_dir,
+            verbose,
+            extra=extra,
+            text_only=text_only,
         )
         model = average_models(models)
         if companions:
             model = with_frozen_companions(model, companions, config, pool)
         return model, pool, out_of_fold
     if settings["tune_on"] == "dev":
-        train = sets["train"] if extra is None else FeatureSet.concatenate([sets["train"], extra])
+        train = sets["train"]
+        if "text_only" in sets:
+            rows = text_only_rows(np.arange(len(train)), config)
+            train = FeatureSet.concatenate([train, sets["text_only"]["train"].subset(rows)])
+        if extra is not None:
+            train = FeatureSet.concatenate([train, extra])
         model = train_stages(train, sets["dev"], config, len(techniques), log_dir, verbose=verbose)
         if companion_settings(config):
             companion_log = None if log_dir is None else Path(log_dir) / "frozen_companion"
@@ -206,6 +239,8 @@ def run_classifier(
     sets = load_feature_sets(config, techniques, verbose=verbose)
     if (extra := extra_feature_set(config, techniques, verbose=verbose)) is not None:
         sets["extra"] = extra
+    if config["text_only_fraction"] > 0:
+        sets["text_only"] = text_only_feature_sets(config, techniques, sets, verbose=verbose)
     with make_strategy(config["strategy"]).scope():
         model, tuning_set, tuning_probabilities = train_and_tune(
             config, sets, techniques, output_dir / "logs", verbose

@@ -24,6 +24,14 @@ from meme_keras.training.frozen_companion import companion_settings, fit_frozen_
 log = logging.getLogger(__name__)
 
 
+def text_only_rows(train_indices: np.ndarray, config: dict, fold: int = 0) -> np.ndarray:
+    """The training rows whose text-only copies join the fold: `text_only_fraction` of them,
+    drawn by (seed, fold)."""
+    count = round(config["text_only_fraction"] * len(train_indices))
+    rng = np.random.default_rng([config["seed"], fold])
+    return np.sort(rng.choice(train_indices, size=count, replace=False))
+
+
 def cross_validate(
     pool: FeatureSet,
     config: dict,
@@ -32,16 +40,22 @@ def cross_validate(
     log_dir: Path | None = None,
     verbose: int = 0,
     extra: FeatureSet | None = None,
+    text_only: FeatureSet | None = None,
 ) -> tuple[np.ndarray, list[keras.Model], list[keras.Model]]:
     """Out-of-fold probabilities [n, labels] over `pool`, the staged model trained for each
     fold, and each fold's frozen companion (an empty list without one). `extra` memes join
-    every fold's training part and no validation part."""
+    every fold's training part and no validation part; so do text-only copies (`text_only`,
+    row for row the pool without images) of `text_only_fraction` of the training part."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
     models, companions = [], []
     splits = fold_splits(len(pool), folds, config["seed"])
     for fold, train_indices, validation_indices in tracked(splits, "folds", total=folds):
         started = time.perf_counter()
         train, validation = pool.subset(train_indices), pool.subset(validation_indices)
+        if text_only is not None:
+            train = FeatureSet.concatenate(
+                [train, text_only.subset(text_only_rows(train_indices, config, fold))]
+            )
         if extra is not None:
             train = FeatureSet.concatenate([train, extra])
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"

@@ -1,0 +1,119 @@
+"""Memes without an image in a multimodal run: shown a black image, learned as "no image" by a
+run that trained on text-only copies, and predicted through the API, the CLI and the
+SavedModel alike."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+import meme_keras as mk
+from meme_keras.backbones.features import image_features
+from meme_keras.cli import main as cli
+from meme_keras.data.corpus import load_split
+from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.data.meme import Meme
+from meme_keras.export.saved_model import export_run
+
+TINY_HEAD = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def text_only_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    run = tmp_path_factory.mktemp("runs") / "text_only"
+    config = {
+        "task": "techniques",
+        "name": "text_only",
+        "data_dir": str(tiny_corpus),
+        "model": TINY_HEAD,
+        "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
+        "thresholds": {"folds": 2},
+        "text_only_fraction": 0.5,
+    }
+    mk.train(config, output=run, verbose=0)
+    return run
+
+
+def test_no_image_is_a_black_image_computed_once(tiny_corpus):
+    assert np.all(decode_and_resize(tf.constant(b""), 32).numpy() == 0)
+    memes = load_split("test", 3, tiny_corpus)[:2]
+    mixed = [memes[0], Meme("t", "text only"), memes[1], Meme("u", "another")]
+    features = image_features(mixed, cache_dir=None)
+    real = image_features(memes, cache_dir=None)
+    black = image_features([Meme("b", "black")], cache_dir=None)
+    np.testing.assert_allclose(features[[0, 2]], real, atol=1e-4)
+    np.testing.assert_allclose(features[[1, 3]], np.concatenate([black, black]), atol=1e-4)
+    assert not np.allclose(black[0], real[0])
+
+
+def test_a_run_trained_on_text_only_copies_predicts_without_images(text_only_run, tiny_corpus):
+    model = mk.load(text_only_run)
+    assert model.reads_images and not model.needs_images
+    memes = load_split("test", 3, tiny_corpus)[:2]
+    texts = [m.text for m in memes]
+    with_images = model.predict(texts=texts, images=[m.image_path for m in memes])
+    without = model.predict(texts=texts, images=[None, None])
+    mixed = model.predict(texts=texts, images=[memes[0].image_path, None])
+    assert mixed[0]["probabilities"] == pytest.approx(with_images[0]["probabilities"], abs=1e-5)
+    assert mixed[1]["probabilities"] == pytest.approx(without[1]["probabilities"], abs=1e-5)
+    assert without[0]["probabilities"] != pytest.approx(with_images[0]["probabilities"], abs=1e-4)
+
+
+def test_cli_and_savedmodel_take_memes_without_an_image(
+    text_only_run, tiny_corpus, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MEME_KERAS_DATA", str(tmp_path / "no_corpus_here"))
+    meme = load_split("test", 3, tiny_corpus)[0]
+    records = [
+        {"id": "with", "text": meme.text, "image": str(meme.image_path)},
+        {"id": "without", "text": meme.text},
+    ]
+    source = tmp_path / "memes.json"
+    source.write_text(json.dumps(records))
+    output = tmp_path / "predictions.json"
+    run = str(text_only_run)
+    assert cli(["predict", "--run", run, "--input", str(source), "--output", str(output)]) == 0
+    predicted = {p["id"]: p for p in json.loads(output.read_text())}
+
+    served = tf.saved_model.load(str(export_run(text_only_run, tmp_path / "saved_model")))
+    outputs = served.signatures["serving_default"](
+        image_bytes=tf.constant([meme.image_path.read_bytes(), b""]),
+        text=tf.constant([meme.text, meme.text]),
+    )
+    probabilities = outputs["probabilities"].numpy()
+    for row, meme_id in enumerate(["with", "without"]):
+        expected = list(predicted[meme_id]["probabilities"].values())
+        np.testing.assert_allclose(probabilities[row], expected, atol=1e-4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one entry per meme"):
+        served.signatures["serving_default"](
+            image_bytes=tf.constant([b"", b""]), text=tf.constant(["a", "b", "c"])
+        )
+
+
+def test_a_run_that_never_saw_text_only_memes_refuses_them(text_only_run, tmp_path):
+    run = tmp_path / "needs_images"
+    shutil.copytree(text_only_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["text_only_fraction"] = 0.0
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    model = mk.load(run)
+    assert model.needs_images
+    with pytest.raises(ValueError, match=r"row 0 \(id '0'\): this model needs an image"):
+        model.predict(texts=["a"], images=[None])
+    served = tf.saved_model.load(str(export_run(run, tmp_path / "saved_model")))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="needs an image for every meme"):
+        served.signatures["serving_default"](
+            image_bytes=tf.constant([b""]), text=tf.constant(["a"])
+        )
