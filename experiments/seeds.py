@@ -1,0 +1,76 @@
+"""Trains final configs with several training seeds and reports test mean ± sd over them.
+
+`python experiments/seeds.py main spans text_techniques [--seeds 42 43 44]` trains
+`experiments/configs/<name>.yaml` once per seed into `runs/<name>_seed<seed>/` (a finished run
+is reused) and writes `assets/seeds.md`: each config's test scores as mean ± sample standard
+deviation over the seeds, with every seed's value. Test is read once per final config: run it
+on configs already chosen on folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))
+
+from meme_keras.console import configure_logging, import_tensorflow_quietly  # noqa: E402
+
+
+def test_scores(metrics: dict) -> dict[str, float]:
+    """The test scores of a run's metrics: span P/R/F1 for spans, micro/macro F1 otherwise."""
+    if "tagger" in metrics:
+        test = metrics["tagger"]["test"]
+        return {"span F1": test["f1"], "span P": test["precision"], "span R": test["recall"]}
+    return {"micro-F1": metrics["test"]["micro_f1"], "macro-F1": metrics["test"]["macro_f1"]}
+
+
+def mean_sd_table(results: dict[str, list[dict[str, float]]], seeds: list[int]) -> str:
+    """Markdown: one row per config, `mean ± sd (seed values)` per score."""
+    lines = ["| config | score | mean ± sd | per seed (" + ", ".join(map(str, seeds)) + ") |"]
+    lines.append("|---|---|---|---|")
+    for name, runs in results.items():
+        for score in runs[0]:
+            values = np.array([run[score] for run in runs])
+            sd = values.std(ddof=1) if len(values) > 1 else 0.0
+            each = ", ".join(f"{v:.3f}" for v in values)
+            lines.append(f"| {name} | {score} | {values.mean():.3f} ± {sd:.3f} | {each} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="+", help="names in experiments/configs/")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    args = parser.parse_args()
+    import_tensorflow_quietly()
+    configure_logging()
+    from meme_keras.training.run import train_config
+
+    results = {}
+    for name in args.configs:
+        config = REPOSITORY / "experiments" / "configs" / f"{name}.yaml"
+        results[name] = [
+            test_scores(
+                train_config(
+                    config,
+                    REPOSITORY / "runs" / f"{name}_seed{seed}",
+                    seed=seed,
+                    verbose=0,
+                    reuse_finished=True,
+                )
+            )
+            for seed in args.seeds
+        ]
+    table = mean_sd_table(results, args.seeds)
+    (REPOSITORY / "assets").mkdir(exist_ok=True)
+    (REPOSITORY / "assets" / "seeds.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
