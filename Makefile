@@ -25,8 +25,10 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 reproduce: setup
 	$(BIN)/python experiments/reproduce.py
 
+# Two workers, one test file each at a time (a file's module fixtures stay in one worker): the
+# tiny end-to-end runs are bound by Python and graph building more than by arithmetic.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 slow-test: setup
 	$(BIN)/python -m pytest -q -m slow
