@@ -6,6 +6,10 @@ for memes, or `[B, L]` for per-token tags `[B, L, K]`, where 0 masks a padding t
 also weight each technique's gold-positive pairs (`positive_weights`, see
 `balanced_positive_weights`): Keras's losses weight a sample, not a label column's positives.
 
+A target of `UNKNOWN_LABEL` (-1) marks a technique the example's corpus does not annotate (PTC
+never marks Smears, for instance): its term is left out of the loss, neither positive nor
+negative, and still counts in the average over techniques.
+
 They live outside `meme_keras.training` because saved models name the loss they were compiled
 with, and inference must load those models without the trainer.
 """
@@ -15,6 +19,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+
+UNKNOWN_LABEL = -1.0
+
+
+def _known(y_true):
+    """1 where the target is a label (0 or 1), 0 where it is `UNKNOWN_LABEL`."""
+    return ops.cast(y_true >= 0, y_true.dtype)
 
 
 def _check_label_smoothing(label_smoothing: float) -> float:
@@ -98,14 +109,15 @@ class SmoothedBinaryCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
-        if self.positive_weights is None:
-            return keras.losses.binary_crossentropy(
-                y_true, y_pred, label_smoothing=self.label_smoothing, axis=-1
-            )
+        known = _known(y_true)
+        y_true = y_true * known
         target = _smooth(y_true, self.label_smoothing)
-        # Element-wise, so each pair can be weighed; Keras keeps its stable logits path.
-        elements = ops.binary_crossentropy(target, y_pred)
-        return ops.mean(elements * _positive_example_weights(y_true, self.positive_weights), -1)
+        # Element-wise, so each pair can be weighed or left out (as
+        # `keras.losses.binary_crossentropy`, which averages this over the last axis).
+        elements = ops.binary_crossentropy(target, y_pred) * known
+        if self.positive_weights is not None:
+            elements = elements * _positive_example_weights(y_true, self.positive_weights)
+        return ops.mean(elements, axis=-1)
 
     def get_config(self):
         config = super().get_config()
@@ -167,6 +179,8 @@ class SmoothedFocalLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
+        known = _known(y_true)
+        y_true = y_true * known
         target = _smooth(y_true, self.label_smoothing)
         epsilon = keras.backend.epsilon()
         probability = ops.clip(y_pred, epsilon, 1.0 - epsilon)
@@ -174,7 +188,7 @@ class SmoothedFocalLoss(keras.losses.Loss):
         positive = positive * ops.log(probability)
         negative = (1.0 - target) * ops.power(probability, self.gamma)
         negative = negative * ops.log(1.0 - probability)
-        elements = positive + negative
+        elements = (positive + negative) * known
         if self.positive_weights is not None:
             elements = elements * _positive_example_weights(y_true, self.positive_weights)
         return -ops.mean(elements, axis=-1)

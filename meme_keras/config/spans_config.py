@@ -82,3 +82,13 @@ class SpansConfig(RunSettings):
     reference_classifier: ReferenceClassifierConfig = field(
         default_factory=ReferenceClassifierConfig
     )
+    # Extra tagged text in the training part of every fold, never in a validation part: "ptc",
+    # the sentences of the PTC news articles (train and dev) that hold a span, plus
+    # `extra_negative_ratio` times as many span-free ones (drawn by the seed). Techniques PTC
+    # never annotates are unknown there, left out of the loss.
+    extra_articles: list[Literal["ptc"]] = field(default_factory=list)
+    extra_negative_ratio: float = 1.0
+
+    def check(self, where: str) -> None:
+        if self.extra_negative_ratio < 0:
+            raise ConfigError(f"{where + ': ' if where else ''}extra_negative_ratio: must be >= 0")

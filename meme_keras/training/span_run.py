@@ -31,11 +31,20 @@ from meme_keras.backbones.features import text_features
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import SpansConfig, write_config
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
+from meme_keras.data.ptc import (
+    RESOLUTION_FILE,
+    annotated_mask,
+    article_sentences,
+    default_ptc_dir,
+    read_ptc_split,
+)
+from meme_keras.data.ptc import SPLITS as PTC_SPLITS
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.markdown_tables import markdown_table
 from meme_keras.evaluation.span_f1 import SpanScores, per_technique_span_scores, span_scores
 from meme_keras.evaluation.span_predictions import write_span_predictions
 from meme_keras.evaluation.span_references import line_spans, whole_text_spans
+from meme_keras.losses import UNKNOWN_LABEL
 from meme_keras.pipeline.padded_length import padded_length
 from meme_keras.pipeline.token_tags import (
     TokenTagData,
@@ -74,6 +83,37 @@ def load_data(split: str, techniques, config: SpansConfig, data_dir: Path) -> To
         memes, backbone["name"], backbone["sequence_length"], preset=backbone["preset"]
     )
     return token_tag_data(memes, encoded, techniques)
+
+
+def ptc_training_sentences(techniques, config: SpansConfig) -> TokenTagData:
+    """PTC sentences with a span, and `extra_negative_ratio` times as many without (drawn by
+    the seed), from train and dev articles; techniques PTC never annotates are unknown."""
+    sentences = [
+        sentence
+        for split in PTC_SPLITS
+        for article in read_ptc_split(split).articles
+        for sentence in article_sentences(article)
+    ]
+    tagged = [s for s in sentences if s.spans]
+    untagged = [s for s in sentences if not s.spans]
+    rng = np.random.default_rng(config.seed)
+    count = min(len(untagged), round(config.extra_negative_ratio * len(tagged)))
+    chosen = tagged + [untagged[i] for i in sorted(rng.choice(len(untagged), count, False))]
+    log.info("PTC: %d sentences with spans, %d without, in every fold", len(tagged), count)
+    backbone = config["text_backbone"]
+    encoded = text_features(
+        chosen, backbone["name"], backbone["sequence_length"], preset=backbone["preset"]
+    )
+    data = token_tag_data(chosen, encoded, techniques)
+    data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
+    return data
+
+
+def ptc_label_files() -> list[Path]:
+    folder = default_ptc_dir()
+    return [folder / f"{split}-task-flc-tc.labels" for split in PTC_SPLITS] + [
+        folder / RESOLUTION_FILE
+    ]
 
 
 def scores_dict(scores: SpanScores) -> dict:
@@ -235,6 +275,8 @@ def run_spans(
     seed = config.seed
     data_dir = Path(config.data_dir or default_data_dir())
     data_files = [data_dir / SPLIT_FILES[(2, split)] for split in SPLITS]
+    if config.extra_articles:
+        data_files += ptc_label_files()
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
@@ -247,15 +289,19 @@ def run_spans(
     train, dev, test = (load_data(split, techniques, config, data_dir) for split in SPLITS)
     pool = train.concatenate(dev)
     dev_rows = np.arange(len(train), len(pool))
-    longest = int(max(pool.padding_mask.sum(1).max(), test.padding_mask.sum(1).max()))
+    extra = ptc_training_sentences(techniques, config) if config.extra_articles else None
+    parts = [pool, test] + ([] if extra is None else [extra])
+    longest = int(max(part.padding_mask.sum(1).max() for part in parts))
     length = padded_length(longest, 8, pool.padding_mask.shape[1])  # no compute on padding
     pool, test = pool.trimmed(length), test.trimmed(length)
+    if extra is not None:
+        extra = extra.trimmed(length)
     lost = lost_gold_characters(pool, techniques)
     log.info("longest text %d tokens; gold characters lost to tokenization %.4f", longest, lost)
 
     # The report's grid.
     grid_started = time.perf_counter()
-    grid, _ = run_loss_grid(pool, config, techniques)
+    grid, _ = run_loss_grid(pool, config, techniques, extra)
     grid_seconds = time.perf_counter() - grid_started
     write_csv_atomically(grid, output_dir / "spans_grid.csv")
     write_text_atomically(markdown_table(grid) + "\n", output_dir / "spans_grid.md")
@@ -264,7 +310,7 @@ def run_spans(
 
     # The chosen point: out-of-fold probabilities for the threshold, fold heads for test.
     keras.utils.set_random_seed(seed)
-    out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques))
+    out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
     sweep = sweep_span_threshold(
         pool, out_of_fold, techniques, threshold_grid(**config["thresholds"])
     )

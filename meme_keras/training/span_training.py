@@ -157,16 +157,19 @@ def cross_validate_span_taggers(
     folds: int,
     seed: int,
     log_dir: Path | None = None,
+    extra: TokenTagData | None = None,
 ) -> tuple[list[np.ndarray], list[list[SpanTaggerHead]]]:
-    """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads."""
+    """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads.
+    `extra` joins every fold's training part, never a validation part."""
     out_of_fold = [np.zeros(pool.tags.shape, np.float32) for _ in configs]
     heads: list[list[SpanTaggerHead]] = [[] for _ in configs]
     splits = fold_splits(len(pool), folds, seed)
     for fold, train_indices, validation_indices in tracked(splits, "span folds", total=folds):
         validation = pool.subset(validation_indices)
         keras.utils.set_random_seed(seed + fold)
+        train = pool.subset(train_indices)
         fold_heads = fit_span_taggers(
-            pool.subset(train_indices),
+            train if extra is None else train.concatenate(extra),
             configs,
             num_techniques,
             log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
@@ -181,11 +184,15 @@ def cross_validate_span_taggers(
 
 
 def cross_validate_span_tagger(
-    pool: TokenTagData, config: dict, num_techniques: int, log_dir: Path | None = None
+    pool: TokenTagData,
+    config: dict,
+    num_techniques: int,
+    log_dir: Path | None = None,
+    extra: TokenTagData | None = None,
 ) -> tuple[np.ndarray, list[SpanTaggerHead]]:
     """Out-of-fold probabilities [n, L, K] over `pool` and the head of each fold."""
     out_of_fold, heads = cross_validate_span_taggers(
-        pool, [config], num_techniques, config["folds"], config["seed"], log_dir
+        pool, [config], num_techniques, config["folds"], config["seed"], log_dir, extra
     )
     return out_of_fold[0], heads[0]
 
@@ -283,7 +290,10 @@ def grid_points(config: dict) -> list[dict]:
 
 
 def run_loss_grid(
-    pool: TokenTagData, config: dict, techniques: Sequence[str]
+    pool: TokenTagData,
+    config: dict,
+    techniques: Sequence[str],
+    extra: TokenTagData | None = None,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Cross-validates every grid point; returns the table and each point's OOF probabilities."""
     losses = grid_points(config)
@@ -294,6 +304,7 @@ def run_loss_grid(
         len(techniques),
         config["grid_folds"],
         config["seed"],
+        extra=extra,
     )
     training_seconds = time.perf_counter() - started
     rows = []
