@@ -96,10 +96,14 @@ def test_cli_and_savedmodel_take_memes_without_an_image(
     for row, meme_id in enumerate(["with", "without"]):
         expected = list(predicted[meme_id]["probabilities"].values())
         np.testing.assert_allclose(probabilities[row], expected, atol=1e-4)
+    serve = served.signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="one entry per meme"):
-        served.signatures["serving_default"](
-            image_bytes=tf.constant([b"", b""]), text=tf.constant(["a", "b", "c"])
-        )
+        serve(image_bytes=tf.constant([b"", b""]), text=tf.constant(["a", "b", "c"]))
+    image = meme.image_path.read_bytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not a JPEG.* at rows\] \[1\]"):
+        serve(image_bytes=tf.constant([image, b"garbage"]), text=tf.constant(["a", "b"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"empty text at rows\] \[0 2\]"):
+        serve(image_bytes=tf.constant([image] * 3), text=tf.constant([" ", "b", ""]))
 
 
 def test_a_run_that_never_saw_text_only_memes_refuses_them(text_only_run, tmp_path):

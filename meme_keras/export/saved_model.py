@@ -25,6 +25,37 @@ SIGNATURE_INPUTS = (
 )
 
 
+def image_signature_matches(encoded: tf.Tensor) -> tf.Tensor:
+    """bool [batch]: the bytes start as a JPEG, PNG, GIF, BMP or WebP file does."""
+
+    padded = encoded + b"\0" * 12  # substr fails on a position past the end
+
+    def starts(offset, magic):
+        return tf.equal(tf.strings.substr(padded, offset, len(magic)), magic)
+
+    return tf.reduce_any(
+        tf.stack(
+            [
+                starts(0, b"\xff\xd8\xff"),
+                starts(0, b"\x89PNG\r\n\x1a\n"),
+                starts(0, b"GIF87a"),
+                starts(0, b"GIF89a"),
+                starts(0, b"BM"),
+                tf.logical_and(starts(0, b"RIFF"), starts(8, b"WEBP")),
+            ]
+        ),
+        axis=0,
+    )
+
+
+def assert_no_rows(bad: tf.Tensor, problem: str):
+    """An assertion that fails naming the rows where `bad` (bool [batch]) holds."""
+    rows = tf.where(bad)[:, 0]
+    return tf.debugging.Assert(
+        tf.equal(tf.size(rows), 0), [problem + " at rows", rows], summarize=20
+    )
+
+
 def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: int):
     """Multi-hot int32 decisions; with `min_labels_per_meme` >= 1 the top label is always kept
     (the same rule as `meme_keras.thresholds.apply_thresholds`)."""
@@ -75,9 +106,42 @@ class RawMemeClassifier(tf.Module):
         self.min_labels_per_meme = predictor.thresholds.min_labels_per_meme
         self.techniques = tf.constant(list(predictor.techniques))
 
+    def input_checks(self, image_bytes, text) -> list:
+        """Assertions on the raw batch, each failing with the bad rows named: empty texts (as
+        the CLI refuses them); for multimodal runs, a different number of images and texts,
+        bytes that are no image file, and empty bytes where the run needs an image."""
+        checks = [
+            assert_no_rows(tf.equal(tf.strings.length(tf.strings.strip(text)), 0), "empty text")
+        ]
+        if self.text_only:
+            return checks
+        checks.append(
+            tf.debugging.assert_equal(
+                tf.shape(image_bytes)[0],
+                tf.shape(text)[0],
+                message="image_bytes and text must hold one entry per meme, in the same order",
+            )
+        )
+        empty = tf.equal(tf.strings.length(image_bytes), 0)
+        checks.append(
+            assert_no_rows(
+                tf.logical_and(
+                    tf.logical_not(empty), tf.logical_not(image_signature_matches(image_bytes))
+                ),
+                "image_bytes that are not a JPEG, PNG, GIF, BMP or WebP file",
+            )
+        )
+        if self.needs_images:
+            checks.append(
+                assert_no_rows(empty, "this model needs an image for every meme; empty image_bytes")
+            )
+        return checks
+
     @tf.function(input_signature=SIGNATURE_INPUTS)
     def serve(self, image_bytes, text):
         wanted = set(self.model.input)
+        with tf.control_dependencies(self.input_checks(image_bytes, text)):
+            image_bytes, text = tf.identity(image_bytes), tf.identity(text)
         token_ids, padding_mask = self.packer(self.tokenizer(text))
         padding_mask = tf.cast(padding_mask, tf.int32)  # keras-hub gives bool; serve int32
         # Cut the batch to its longest text: the packer pads to the full sequence length, and
@@ -98,27 +162,6 @@ class RawMemeClassifier(tf.Module):
             # The constant "no image" cell the text heads were trained beside.
             inputs["image_features"] = tf.zeros([tf.shape(token_ids)[0], 1, 1])
             return self._decide(inputs)
-        checks = [
-            tf.debugging.assert_equal(
-                tf.shape(image_bytes)[0],
-                tf.shape(text)[0],
-                message="image_bytes and text must hold one entry per meme, in the same order",
-            )
-        ]
-        if self.needs_images:
-            empty_rows = tf.where(tf.equal(tf.strings.length(image_bytes), 0))[:, 0]
-            checks.append(
-                tf.debugging.Assert(
-                    tf.equal(tf.size(empty_rows), 0),
-                    [
-                        "this model needs an image for every meme; empty image_bytes at rows",
-                        empty_rows,
-                    ],
-                    summarize=10,
-                )
-            )
-        with tf.control_dependencies(checks):
-            image_bytes = tf.identity(image_bytes)
         images = tf.map_fn(
             lambda encoded: decode_and_resize(encoded, self.image_size),
             image_bytes,
