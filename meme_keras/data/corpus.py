@@ -259,21 +259,33 @@ def partition_subtask_file(
     path = Path(path)
     if subtask not in (1, 2, 3):
         raise ValueError(f"unknown subtask {subtask!r}; choose 1, 2 or 3")
+
+    def read(record, position):
+        return _read_record(record, position, path, subtask, techniques, image_dir, check_images)
+
+    memes, errors = partition_records(path, read, skip_invalid)
+    return memes, [(error.path, error.reason) for error in errors]
+
+
+def partition_records(
+    path: Path, read_record, skip_invalid: bool = True
+) -> tuple[list[Meme], list[CorpusError]]:
+    """(the memes `read_record(record, position)` makes of the file's JSON array, the error of
+    each skipped record). File-level problems always raise; with `skip_invalid=False` so does
+    the first bad record. A repeated id skips the later record."""
     records = _parse_json_array(path)
     if not records:
         raise CorpusError(path, None, "the file holds no memes")
     memes, skipped, seen = [], [], set()
     for position, record in enumerate(records):
         try:
-            meme = _read_record(
-                record, position, path, subtask, techniques, image_dir, check_images
-            )
+            meme = read_record(record, position)
             if meme.id in seen:
                 raise CorpusError(path, meme.id, "duplicate id")
         except CorpusError as error:
             if not skip_invalid:
                 raise
-            skipped.append((error.path, error.reason))
+            skipped.append(error)
             continue
         seen.add(meme.id)
         memes.append(meme)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from meme_keras.data.corpus import _field, _parse_json_array, _read_id, _read_labels
+from meme_keras.data.corpus import _field, _read_id, _read_labels, partition_records
 from meme_keras.data.errors import CorpusError
 from meme_keras.data.meme import Meme
 from meme_keras.data.techniques import read_techniques
@@ -57,23 +57,9 @@ def partition_2024_file(
     problems always raise; with `skip_invalid=False` so does the first bad record. A repeated
     id skips the later record."""
     path = Path(path)
-    records = _parse_json_array(path)
-    if not records:
-        raise CorpusError(path, None, "the file holds no memes")
-    memes, skipped, seen = [], [], set()
-    for position, record in enumerate(records):
-        try:
-            meme = _read_meme(record, position, path, techniques)
-            if meme.id in seen:
-                raise CorpusError(path, meme.id, "duplicate id")
-        except CorpusError as error:
-            if not skip_invalid:
-                raise
-            skipped.append(error)
-            continue
-        seen.add(meme.id)
-        memes.append(meme)
-    return memes, skipped
+    return partition_records(
+        path, lambda record, position: _read_meme(record, position, path, techniques), skip_invalid
+    )
 
 
 def read_2024_file(path: str | Path, techniques: Sequence[str]) -> list[Meme]:
