@@ -15,6 +15,13 @@ from meme_keras.data.corpus_subset import copy_corpus_subset  # noqa: E402
 TINY_SIZES = {"train": 10, "dev": 5, "test": 5}
 
 
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """`monkeypatch` for module-scoped fixtures (a tiny run trained once per test module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     return copy_corpus_subset(tmp_path_factory.mktemp("tiny_corpus"), TINY_SIZES)

@@ -42,12 +42,6 @@ def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
     return config, output, metrics
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
 def test_run_folder_has_everything(tiny_run):
     _, output, metrics = tiny_run
     for name in (

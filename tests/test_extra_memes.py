@@ -79,3 +79,16 @@ def test_text_only_copies_come_from_each_folds_training_part(monkeypatch):
         assert len(train) == 8 + 4
         assert set(train[8:]) <= set(train[:8])  # copies of this fold's training memes
         assert not set(train) & set(validation)
+
+
+def test_one_training_part_for_dev_tuning_copies_only_train_rows():
+    train = feature_set([f"t{i}" for i in range(6)], length=3)
+    text_only = feature_set([f"t{i}" for i in range(6)] + ["d0", "d1"], length=3)  # train, dev
+    extra = feature_set(["x0"], length=4)
+    config = config_from_dict({"task": "techniques", "text_only_fraction": 0.5})
+    part = cross_validation.training_part(train, np.arange(6), config, 0, extra, text_only)
+    ids = [m.id for m in part.memes]
+    assert ids[:6] == [f"t{i}" for i in range(6)] and ids[-1] == "x0"
+    assert len(ids) == 6 + 3 + 1 and set(ids[6:9]) <= set(ids[:6])
+    assert part.padding_mask.shape[1] == 4  # padded to the longest part
+    assert cross_validation.training_part(train, np.arange(6), config, 0) is train

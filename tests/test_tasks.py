@@ -40,12 +40,6 @@ SUBTASK = {"techniques": 3, "text_techniques": 1, "spans": 2}
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
 def runs(tiny_corpus, tmp_path_factory, monkeypatch_module):
     """One tiny run per task, trained through the public `mk.train`."""
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))

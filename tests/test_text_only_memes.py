@@ -24,12 +24,6 @@ TINY_HEAD = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout"
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
 def text_only_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
     run = tmp_path_factory.mktemp("runs") / "text_only"

@@ -98,16 +98,19 @@ def load_2024_memes(
 SUBTASK_FOR_2021 = {1: "1", 3: "2a"}
 
 
-def extra_meme_file(subtask_2021: int, data_dir: str | Path | None = None) -> Path:
-    """The 2024 file labelled like 2021 subtask `subtask_2021` (1 or 3)."""
+def subtask_2024(subtask_2021: int) -> str:
+    """The 2024 subtask labelled like 2021 subtask `subtask_2021` (1 or 3)."""
     if subtask_2021 not in SUBTASK_FOR_2021:
         raise ValueError(f"the 2024 memes have no labels of 2021 subtask {subtask_2021}")
-    return Path(data_dir or default_2024_dir()) / FILES[SUBTASK_FOR_2021[subtask_2021]]
+    return SUBTASK_FOR_2021[subtask_2021]
+
+
+def extra_meme_file(subtask_2021: int, data_dir: str | Path | None = None) -> Path:
+    """The 2024 file labelled like 2021 subtask `subtask_2021` (1 or 3)."""
+    return Path(data_dir or default_2024_dir()) / FILES[subtask_2024(subtask_2021)]
 
 
 def load_extra_memes(subtask_2021: int, techniques_dir: str | Path | None = None) -> list[Meme]:
     """The 2024 memes labelled like 2021 subtask `subtask_2021` (1: 20 text techniques,
     3: the 22 multimodal ones)."""
-    if subtask_2021 not in SUBTASK_FOR_2021:
-        raise ValueError(f"the 2024 memes have no labels of 2021 subtask {subtask_2021}")
-    return load_2024_memes(SUBTASK_FOR_2021[subtask_2021], techniques_dir=techniques_dir)
+    return load_2024_memes(subtask_2024(subtask_2021), techniques_dir=techniques_dir)

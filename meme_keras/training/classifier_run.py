@@ -50,7 +50,7 @@ from meme_keras.thresholds import (
     tune_thresholds,
     write_sweep,
 )
-from meme_keras.training.cross_validation import cross_validate, text_only_rows
+from meme_keras.training.cross_validation import cross_validate, training_part
 from meme_keras.training.distribution import make_strategy, seed_everything
 from meme_keras.training.fine_tuning import (
     check_stages,
@@ -74,13 +74,16 @@ from meme_keras.training.run_summaries import plot_per_technique_f1, write_run_s
 log = logging.getLogger(__name__)
 
 
-def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"), **kwargs):
-    """Feature sets of the splits, with each backbone loaded once for all of them. Test gets
-    no cut image activations: only training reads them, and test is predicted by the saved
-    model on raw images."""
+def load_feature_sets(
+    config: dict, techniques, splits=("train", "dev", "test"), models=None, **kwargs
+):
+    """Feature sets of the splits, with each backbone loaded once for all of them (or the
+    already loaded `models`, as `load_frozen_backbones` gives them). Test gets no cut image
+    activations: only training reads them, and test is predicted by the saved model on raw
+    images."""
     data_dir = config["data_dir"] or default_data_dir()
     task = get_task(config["task"])
-    models = load_frozen_backbones(config)
+    models = models if models is not None else load_frozen_backbones(config)
     return {
         split: build_feature_set(
             load_split(split, task.subtask, data_dir, check_images=task.needs_images),
@@ -94,29 +97,23 @@ def load_feature_sets(config: dict, techniques, splits=("train", "dev", "test"),
     }
 
 
-def extra_feature_set(config: dict, techniques, **kwargs) -> FeatureSet | None:
-    """The features of the configured extra memes (`extra_memes`), None without any."""
-    if not config["extra_memes"]:
-        return None
+def extra_feature_set(config: dict, techniques, models: dict, **kwargs) -> FeatureSet:
+    """The features of the configured extra memes (`extra_memes`)."""
     task = get_task(config["task"])
     memes = load_extra_memes(task.subtask, config["data_dir"] or default_data_dir())
     log.info("training on %d extra memes in every fold", len(memes))
-    return build_feature_set(memes, techniques, config, **load_frozen_backbones(config), **kwargs)
+    return build_feature_set(memes, techniques, config, **models, **kwargs)
 
 
-def text_only_feature_sets(config: dict, techniques, sets: dict, **kwargs) -> dict:
-    """Train and dev again, row for row, without their images (a black image each)."""
-    models = load_frozen_backbones(config)
-    return {
-        split: build_feature_set(
-            [dataclasses.replace(meme, image_path=None) for meme in sets[split].memes],
-            techniques,
-            config,
-            **models,
-            **kwargs,
-        )
-        for split in ("train", "dev")
-    }
+def text_only_feature_set(config: dict, techniques, memes, models: dict, **kwargs) -> FeatureSet:
+    """`memes` again, row for row, without their images (a black image each)."""
+    return build_feature_set(
+        [dataclasses.replace(meme, image_path=None) for meme in memes],
+        techniques,
+        config,
+        **models,
+        **kwargs,
+    )
 
 
 def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
@@ -124,17 +121,13 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
 
     "folds": cross-validation over train+dev; the fold models averaged predict test.
     "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
-    `sets["extra"]`, when there, joins every training part, never a validation part.
+    `sets["extra"]` and text-only copies (`sets["text_only"]`, row for row train then dev),
+    when there, join every training part, never a validation part (`training_part`).
     """
     settings = config["thresholds"]
-    extra = sets.get("extra")
+    extra, text_only = sets.get("extra"), sets.get("text_only")
     if settings["tune_on"] == "folds":
         pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
-        text_only = None
-        if "text_only" in sets:
-            text_only = FeatureSet.concatenate(
-                [sets["text_only"]["train"], sets["text_only"]["dev"]]
-            )
         out_of_fold, models, companions = cross_validate(
             pool,
             config,
@@ -150,12 +143,8 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
             model = with_frozen_companions(model, companions, config, pool)
         return model, pool, out_of_fold
     if settings["tune_on"] == "dev":
-        train = sets["train"]
-        if "text_only" in sets:
-            rows = text_only_rows(np.arange(len(train)), config)
-            train = FeatureSet.concatenate([train, sets["text_only"]["train"].subset(rows)])
-        if extra is not None:
-            train = FeatureSet.concatenate([train, extra])
+        rows = np.arange(len(sets["train"]))  # train's rows come first in text_only too
+        train = training_part(sets["train"], rows, config, 0, extra, text_only)
         model = train_stages(train, sets["dev"], config, len(techniques), log_dir, verbose=verbose)
         if companion_settings(config):
             companion_log = None if log_dir is None else Path(log_dir) / "frozen_companion"
@@ -236,11 +225,15 @@ def run_classifier(
     forget_finished(output_dir)
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, task.techniques)
-    sets = load_feature_sets(config, techniques, verbose=verbose)
-    if (extra := extra_feature_set(config, techniques, verbose=verbose)) is not None:
-        sets["extra"] = extra
+    models = load_frozen_backbones(config)  # once, for every set below
+    sets = load_feature_sets(config, techniques, models=models, verbose=verbose)
+    if config["extra_memes"]:
+        sets["extra"] = extra_feature_set(config, techniques, models, verbose=verbose)
     if config["text_only_fraction"] > 0:
-        sets["text_only"] = text_only_feature_sets(config, techniques, sets, verbose=verbose)
+        memes = sets["train"].memes + sets["dev"].memes
+        sets["text_only"] = text_only_feature_set(
+            config, techniques, memes, models, verbose=verbose
+        )
     with make_strategy(config["strategy"]).scope():
         model, tuning_set, tuning_probabilities = train_and_tune(
             config, sets, techniques, output_dir / "logs", verbose

@@ -32,6 +32,25 @@ def text_only_rows(train_indices: np.ndarray, config: dict, fold: int = 0) -> np
     return np.sort(rng.choice(train_indices, size=count, replace=False))
 
 
+def training_part(
+    train: FeatureSet,
+    train_indices: np.ndarray,
+    config: dict,
+    fold: int,
+    extra: FeatureSet | None = None,
+    text_only: FeatureSet | None = None,
+) -> FeatureSet:
+    """A fold's training memes (`train`, rows `train_indices` of the pool) with what joins
+    every training part and never a validation part: text-only copies (`text_only`, row for
+    row the pool without images) of `text_only_fraction` of them, and the `extra` memes."""
+    parts = [train]
+    if text_only is not None:
+        parts.append(text_only.subset(text_only_rows(train_indices, config, fold)))
+    if extra is not None:
+        parts.append(extra)
+    return train if len(parts) == 1 else FeatureSet.concatenate(parts)
+
+
 def cross_validate(
     pool: FeatureSet,
     config: dict,
@@ -43,21 +62,17 @@ def cross_validate(
     text_only: FeatureSet | None = None,
 ) -> tuple[np.ndarray, list[keras.Model], list[keras.Model]]:
     """Out-of-fold probabilities [n, labels] over `pool`, the staged model trained for each
-    fold, and each fold's frozen companion (an empty list without one). `extra` memes join
-    every fold's training part and no validation part; so do text-only copies (`text_only`,
-    row for row the pool without images) of `text_only_fraction` of the training part."""
+    fold, and each fold's frozen companion (an empty list without one). `extra` and
+    `text_only` join each fold's training part as `training_part` says."""
     out_of_fold = np.zeros(pool.labels.shape, np.float32)
     models, companions = [], []
     splits = fold_splits(len(pool), folds, config["seed"])
     for fold, train_indices, validation_indices in tracked(splits, "folds", total=folds):
         started = time.perf_counter()
-        train, validation = pool.subset(train_indices), pool.subset(validation_indices)
-        if text_only is not None:
-            train = FeatureSet.concatenate(
-                [train, text_only.subset(text_only_rows(train_indices, config, fold))]
-            )
-        if extra is not None:
-            train = FeatureSet.concatenate([train, extra])
+        validation = pool.subset(validation_indices)
+        train = training_part(
+            pool.subset(train_indices), train_indices, config, fold, extra, text_only
+        )
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         keras.utils.set_random_seed(config["seed"] + fold)
         model = train_stages(
