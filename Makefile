@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine with only python3:
-#   make reproduce   set up .venv, fetch the offline weights, run both tasks end to end
+#   make reproduce   set up .venv, fetch the offline weights, run the three tasks end to end
 #   make test        set up .venv, run the test suite
 PYTHON ?= python3
 VENV := .venv
