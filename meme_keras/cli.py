@@ -172,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="override the config's seed")
     data_dir_option(train)
     train.add_argument(
-        "--strategy", choices=["default", "mirrored"], help="override the config's strategy"
+        "--strategy",
+        choices=["default", "mirrored", "multi_worker"],
+        help="override the config's strategy; multi_worker runs the same command on every "
+        "host of the cluster in TF_CONFIG (the chief writes the run folder)",
     )
     train.add_argument(
         "--json", action="store_true", help="print the whole metrics.json instead of a table"

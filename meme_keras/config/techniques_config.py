@@ -63,7 +63,7 @@ class TechniquesConfig(RunSettings):
     # Each fit backs up every epoch (keras.callbacks.BackupAndRestore) so a killed run resumes.
     backup_and_restore: bool = True
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
-    strategy: Literal["default", "mirrored"] = "default"
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
     # Labelled memes added to the training part of every fold, never to a validation part:
     # "semeval2024", the SemEval-2024 Task 4 English memes (text only: a multimodal run shows
     # them a black image, its "no image").

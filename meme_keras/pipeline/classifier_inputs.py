@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from meme_keras.backbones.image_backbones import configured_image_size
 from meme_keras.data.image_pipeline import decode_and_resize, image_source, read_image_bytes
+from meme_keras.pipeline.batch_prediction import predict_batches
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import EpochSource, predict_features
 
@@ -137,4 +138,4 @@ def predict_probabilities(model: keras.Model, features: FeatureSet, config: dict
     image = config["image_backbone"]
     image_size = None if image is None else configured_image_size(image)
     dataset = classifier_dataset(features, live, image_size, 32, with_labels=False)
-    return model.predict(dataset, verbose=0)
+    return predict_batches(model, dataset)

@@ -8,6 +8,7 @@ length and are cut to a multiple of `length_step`, which keeps the number of dis
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Protocol
 
@@ -15,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from meme_keras.pipeline.batch_prediction import predict_batches
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.padded_length import padded_length
 
@@ -54,7 +56,7 @@ def length_bucketed_dataset(
     stream that advances from epoch to epoch.
     """
     if _replicas() > 1:
-        return _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels)
+        return _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels, clock)
     lengths = features.padding_mask.sum(axis=1)
     rng = np.random.default_rng(seed) if shuffle else None
     full_length = features.padding_mask.shape[1]
@@ -91,7 +93,9 @@ def _replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels) -> tf.data.Dataset:
+def _fixed_length_dataset(
+    features, batch_size, shuffle, seed, with_labels, clock=None
+) -> tf.data.Dataset:
     # Under a multi-replica strategy, Keras 3.15 / TF 2.21 fail on a batch that does not split
     # evenly across replicas (AddN shape error, even for a plain Dense model). So batches here
     # are multiples of the replica count: the batch size is rounded up, and the data is padded
@@ -106,18 +110,31 @@ def _fixed_length_dataset(features, batch_size, shuffle, seed, with_labels) -> t
         "padding_mask": features.padding_mask[rows],
         "image_features": features.image_features[rows],
     }
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (inputs, features.labels[rows], weights) if with_labels else (inputs,)
+    tensors = (inputs, features.labels[rows], weights) if with_labels else (inputs,)
+    if not shuffle:
+        return tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).prefetch(2)
+    # Epoch e's order comes from (seed, e), as in `length_bucketed_dataset`: a resumed fit
+    # sees the batches an uninterrupted one would.
+    epochs = itertools.count()
+
+    def epoch_order():
+        epoch = clock.epoch if clock is not None else next(epochs)
+        yield from np.random.default_rng([seed, epoch]).permutation(len(rows))
+
+    constants = tf.nest.map_structure(tf.constant, tensors)
+    dataset = tf.data.Dataset.from_generator(
+        epoch_order, output_signature=tf.TensorSpec((), tf.int64)
+    ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
+    dataset = dataset.batch(batch_size).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(len(rows) / batch_size))
     )
-    if shuffle:
-        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(2)
+    return dataset.prefetch(2)
 
 
 def predict_features(model: keras.Model, features: FeatureSet, batch_size: int = 64) -> np.ndarray:
     """The model's outputs for every meme of `features`, in the memes' order."""
     dataset = length_bucketed_dataset(features, batch_size, shuffle=False, with_labels=False)
-    outputs = model.predict(dataset, verbose=0)
+    outputs = predict_batches(model, dataset)
     if _replicas() > 1:
         return outputs[: len(features)]
     order = np.concatenate(

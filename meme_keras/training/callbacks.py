@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -11,7 +12,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from meme_keras.training.distribution import is_chief, worker_scratch_folder
+
 METADATA = "training_metadata.json"
+
+log = logging.getLogger(__name__)
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -55,8 +60,18 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     epochs; this resets it when a fit ends.
     """
 
-    def __init__(self, backup_dir, early_stopping: keras.callbacks.EarlyStopping | None = None):
-        super().__init__(str(backup_dir), save_freq="epoch")
+    def __init__(
+        self,
+        backup_dir,
+        early_stopping: keras.callbacks.EarlyStopping | None = None,
+        write_dir=None,
+    ):
+        # Backups are read from `backup_dir` and written to `write_dir` (default: the same).
+        # The workers of a multi-worker run other than the chief resume from the chief's
+        # backup (every worker's weights are the same) and write theirs to a scratch folder:
+        # they must still save, as saving reads distributed variables in step with the chief.
+        super().__init__(str(write_dir or backup_dir), save_freq="epoch")
+        self.read_dir = str(backup_dir)
         self.early_stopping = early_stopping
 
     def _seed_states(self) -> list:
@@ -94,7 +109,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 old.unlink()
 
     def _load_model(self):
-        metadata_path = Path(self.backup_dir) / METADATA
+        metadata_path = Path(self.read_dir) / METADATA
         if not metadata_path.exists():
             self.model._initial_epoch = None
             return
@@ -102,14 +117,14 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         if "weights" not in metadata:  # written by Keras's own BackupAndRestore
             super()._load_model()
             return
-        backup = Path(self.backup_dir)
+        backup = Path(self.read_dir)
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(backup / metadata["weights"]))
         with np.load(backup / metadata["state"]) as state:
             seeds = self._seed_states()
             if len(seeds) != sum(name.startswith("seed_") for name in state.files):
-                raise ValueError(f"{self.backup_dir}: the backup is of a different model")
+                raise ValueError(f"{self.read_dir}: the backup is of a different model")
             for i, variable in enumerate(seeds):
                 variable.assign(state[f"seed_{i}"])
             best_weights = [
@@ -125,7 +140,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             if saved.get("monitor", "val_loss") != stopper.monitor:
                 # A best value of one metric is no best value of another.
                 raise ValueError(
-                    f"{self.backup_dir}: backed up while early stopping watched "
+                    f"{self.read_dir}: backed up while early stopping watched "
                     f"{saved.get('monitor', 'val_loss')}, now {stopper.monitor}; delete the "
                     "folder to train this stage from its start"
                 )
@@ -137,6 +152,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 # restores the best weights).
                 epoch = self.params["epochs"]
         self.model._initial_epoch = epoch
+        log.info("%s: resuming at epoch %d", self.read_dir, epoch + 1)
 
     def on_train_end(self, logs=None):
         self.model._initial_epoch = None
@@ -176,10 +192,17 @@ def training_callbacks(
             monitor=monitor, mode=MONITORS[monitor], patience=patience, restore_best_weights=True
         )
         callbacks.append(early_stopping)
-    if backup and log_dir is not None:
-        callbacks.append(ResumableBackup(Path(log_dir) / "backup", early_stopping))
-    if log_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
+    if log_dir is None:
+        return callbacks
+    # Across workers, every worker runs the same callbacks, but only the chief writes into
+    # `log_dir`; the others write to a scratch folder of their own.
+    log_dir = Path(log_dir)
+    written = log_dir
+    if not is_chief():
+        written = worker_scratch_folder() / "logs" / log_dir.relative_to(log_dir.anchor)
+    if backup:
+        callbacks.append(ResumableBackup(log_dir / "backup", early_stopping, written / "backup"))
+    callbacks.append(keras.callbacks.TensorBoard(str(written), write_graph=False))
     return callbacks
 
 

@@ -51,7 +51,12 @@ from meme_keras.thresholds import (
     write_sweep,
 )
 from meme_keras.training.cross_validation import cross_validate, training_part
-from meme_keras.training.distribution import make_strategy, seed_everything
+from meme_keras.training.distribution import (
+    make_strategy,
+    seed_everything,
+    worker_scratch_folder,
+    writes_run_folder,
+)
 from meme_keras.training.fine_tuning import (
     check_stages,
     train_stages,
@@ -68,7 +73,7 @@ from meme_keras.training.frozen_companion import (
     fit_frozen_companion,
     with_frozen_companions,
 )
-from meme_keras.training.provenance import provenance
+from meme_keras.training.provenance import provenance, weights_digest
 from meme_keras.training.run_summaries import plot_per_technique_f1, write_run_summaries
 
 log = logging.getLogger(__name__)
@@ -207,7 +212,12 @@ def run_classifier(
     """
     started = time.perf_counter()
     config = config_from_dict(plain(config)) if not isinstance(config, TypedConfig) else config
-    output_dir = Path(output_dir)
+    # The run folder; across workers, the chief's (the others read its backups there, and
+    # write to a scratch folder of their own).
+    run_folder = Path(output_dir)
+    output_dir = run_folder
+    if not writes_run_folder(config["strategy"]):
+        output_dir, reuse_finished = worker_scratch_folder(), False
     output_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(config["data_dir"] or default_data_dir())
     task = get_task(config["task"])
@@ -223,6 +233,8 @@ def run_classifier(
     check_stages(config)
     check_offline_weights(config)  # missing weights stop the run here, not deep in Keras
     forget_finished(output_dir)
+    # Before any TensorFlow op: a multi-worker strategy must start its collectives first.
+    strategy = make_strategy(config["strategy"])
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, task.techniques)
     models = load_frozen_backbones(config)  # once, for every set below
@@ -234,9 +246,9 @@ def run_classifier(
         sets["text_only"] = text_only_feature_set(
             config, techniques, memes, models, verbose=verbose
         )
-    with make_strategy(config["strategy"]).scope():
+    with strategy.scope():
         model, tuning_set, tuning_probabilities = train_and_tune(
-            config, sets, techniques, output_dir / "logs", verbose
+            config, sets, techniques, run_folder / "logs", verbose
         )
     tuned, rules = tune(config, tuning_set.labels, tuning_probabilities, techniques)
     model = with_image_bottom(model, config)  # the saved model takes raw images
@@ -255,6 +267,7 @@ def run_classifier(
         title="Out-of-fold F1 (train+dev) against the decision threshold",
     )
     save_model_atomically(model, output_dir / "model.keras")
+    log.info("%s: model weights sha256 %s", run_folder, weights_digest(model))
     dev_rows = slice(len(tuning_set) - len(sets["dev"]), len(tuning_set))
     write_technique_predictions(
         sets["dev"].memes,
@@ -312,7 +325,7 @@ def run_classifier(
     }
     write_json_atomically(metrics, output_dir / "metrics.json")
     write_config(config, output_dir / "config.yaml")
-    write_json_atomically(provenance(config, data_files), output_dir / "provenance.json")
+    write_json_atomically(provenance(config, data_files, model), output_dir / "provenance.json")
     mark_finished(output_dir, key)
     log.info("%s: %s", output_dir, json.dumps(metrics))
     return metrics

@@ -32,6 +32,7 @@ from meme_keras.pipeline.classifier_inputs import classifier_dataset, model_inpu
 from meme_keras.pipeline.feature_sets import FeatureSet, image_top_layer
 from meme_keras.progress import tracked
 from meme_keras.training.callbacks import EpochClock, stage_callbacks, stage_monitor
+from meme_keras.training.fitting import fit
 from meme_keras.training.head_training import compile_model, fit_head
 
 STAGE_PARTS = frozenset({"text", "image", "image_top"})
@@ -144,7 +145,8 @@ def train_stages(
         model = backbones.compose(head, live, train, used)
         compile_model(model, config, stage["learning_rate"], train.labels)
         clock = EpochClock()
-        model.fit(
+        fit(
+            model,
             classifier_dataset(
                 train,
                 used,
@@ -154,11 +156,10 @@ def train_stages(
                 seed=config["seed"],
                 clock=clock,
             ),
-            validation_data=None
+            None
             if validation is None
             else classifier_dataset(validation, used, backbones.image_size, 32),
             epochs=stage["epochs"],
-            shuffle=False,  # the dataset shuffles itself
             callbacks=stage_callbacks(config, stage, stage_log, validation is not None, clock),
             verbose=verbose,
         )

@@ -11,6 +11,7 @@ from meme_keras.models.heads import baseline_concat_head, fusion_head, text_head
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_dataset
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
+from meme_keras.training.fitting import fit
 from meme_keras.training.loss_factory import make_loss
 
 
@@ -81,13 +82,11 @@ def fit_head(
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"], train.labels)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
-    model.fit(
+    fit(
+        model,
         length_bucketed_dataset(train, config["batch_size"], seed=config["seed"], clock=clock),
-        validation_data=None
-        if validation is None
-        else length_bucketed_dataset(validation, 64, shuffle=False),
+        None if validation is None else length_bucketed_dataset(validation, 64, shuffle=False),
         epochs=stage["epochs"],
-        shuffle=False,  # the dataset shuffles itself (length buckets)
         callbacks=stage_callbacks(config, stage, log_dir, validation is not None, clock),
         verbose=verbose,
     )

@@ -8,6 +8,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy", "meme-keras")
 
 
@@ -43,8 +45,20 @@ def file_checksums(paths) -> dict[str, str]:
     return {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in paths}
 
 
-def provenance(config: dict, data_files) -> dict:
+def weights_digest(model) -> str:
+    """sha256 of the model's weights in order: equal digests, bit-identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def provenance(config: dict, data_files, model=None) -> dict:
+    """The run's config, package versions, git commit, data checksums, machine and (given
+    `model`) its weights digest."""
+    weights = {} if model is None else {"model_weights_sha256": weights_digest(model)}
     return {
+        **weights,
         "config": config,
         "packages": package_versions(),
         "git_commit": git_commit(),

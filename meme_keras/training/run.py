@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 from meme_keras.config import TypedConfig, config_from_dict, load_config
 from meme_keras.tasks import get_task
+from meme_keras.training.distribution import worker_scratch_folder, writes_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,25 @@ def train_config(
     config = resolve_config(config, seed, data_dir, strategy)
     output = Path(output) if output is not None else Path("runs") / config.name
     trainer = get_task(config.task).load_trainer()
+    if not writes_run_folder(config.get("strategy", "default")):
+        return _train_as_worker(trainer, config, output, verbose)
     output.mkdir(parents=True, exist_ok=True)
     with logged_to(output / "train.log"):
         log.info("training %s run %r into %s", config.task, config.name, output)
         return trainer(config, output, verbose=verbose, reuse_finished=reuse_finished)
+
+
+def _train_as_worker(trainer, config, output: Path, verbose: int) -> dict:
+    # A multi-worker run's other workers train in step with the chief, which alone writes
+    # `output`; they read its backups there (to resume) and write the rest to a scratch folder,
+    # deleted at the end.
+    scratch = worker_scratch_folder()
+    try:
+        with logged_to(scratch / "train.log"):
+            log.info("training %s run %r as a worker of %s", config.task, config.name, output)
+            return trainer(config, output, verbose=verbose)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
