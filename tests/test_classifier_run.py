@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -139,10 +140,16 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "broken.json" in error and "malformed" in error and "\n" not in error
 
 
-def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
     _, output, _ = tiny_run
-    exported = tmp_path / "saved_model"
+    exported = tmp_path_factory.mktemp("export") / "saved_model"
     assert cli.main(["export", "--run", str(output), "--output", str(exported)]) == 0
+    return exported
+
+
+def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_corpus, exported):
+    _, output, _ = tiny_run
     memes = load_split("test", 3, tiny_corpus)
     expected = TechniqueModel(output).probabilities(memes)
     script = textwrap.dedent(
@@ -169,6 +176,36 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_co
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
     decisions = TechniqueModel(output).thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
+
+
+def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported):
+    import tensorflow as tf
+
+    _, output, _ = tiny_run
+    memes = load_split("test", 3, tiny_corpus)
+    batches = [memes[shift:] + memes[:shift] for shift in range(4)]  # a different batch each
+
+    def served_by(saved_model):
+        serve = saved_model.signatures["serving_default"]
+
+        def served(batch):
+            images = tf.constant([meme.image_path.read_bytes() for meme in batch])
+            texts = tf.constant([meme.text for meme in batch])
+            return serve(image_bytes=images, text=texts)["probabilities"].numpy()
+
+        return served
+
+    # Serially with one model; at once with another, fresh (its first calls are concurrent).
+    for load in (
+        lambda: TechniqueModel(output).probabilities,
+        lambda: served_by(tf.saved_model.load(str(exported))),
+    ):
+        serial_predict, predict = load(), load()
+        serial = [serial_predict(batch) for batch in batches]
+        with ThreadPoolExecutor(4) as pool:
+            concurrent = list(pool.map(predict, batches * 3))
+        for got, expected in zip(concurrent, serial * 3, strict=True):
+            assert np.allclose(got, expected, atol=1e-6)
 
 
 def _meme_folder(tmp_path, tiny_corpus, broken: bool):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class TechniqueModel:
         self.thresholds = TunedThresholds.from_json(self.run_dir / "thresholds.json")
         self.techniques = self.thresholds.techniques
         self._backbones = None
+        self._backbones_loading = threading.Lock()  # threads may share one model
 
     @property
     def reads_images(self) -> bool:
@@ -66,8 +68,9 @@ class TechniqueModel:
                         f"row {row} (id {meme.id!r}): this model needs an image for every meme, "
                         "and none was given"
                     )
-        if self._backbones is None:
-            self._backbones = load_frozen_backbones(self.config)
+        with self._backbones_loading:
+            if self._backbones is None:
+                self._backbones = load_frozen_backbones(self.config)
         chunks = feature_set_chunks(
             memes,
             self.techniques,
