@@ -28,7 +28,7 @@ reproduce: setup
 # Two workers, one test file each at a time (a file's module fixtures stay in one worker): the
 # tiny end-to-end runs are bound by Python and graph building more than by arithmetic.
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
 
 slow-test: setup
 	$(BIN)/python -m pytest -q -m slow

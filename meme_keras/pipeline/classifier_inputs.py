@@ -3,8 +3,6 @@ activations) as tf.data, and its probabilities in meme order."""
 
 from __future__ import annotations
 
-import itertools
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -13,7 +11,11 @@ from meme_keras.backbones.image_backbones import configured_image_size
 from meme_keras.data.image_pipeline import decode_and_resize, image_source, read_image_bytes
 from meme_keras.pipeline.batch_prediction import predict_batches
 from meme_keras.pipeline.feature_sets import FeatureSet
-from meme_keras.pipeline.length_bucketed_batches import EpochSource, predict_features
+from meme_keras.pipeline.length_bucketed_batches import (
+    EpochSource,
+    predict_features,
+    shuffled_rows,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
@@ -58,16 +60,7 @@ def classifier_dataset(
         inputs["image_features"] = features.image_features
     tensors = (inputs, features.labels) if with_labels else (inputs,)
     if shuffle:
-        epochs = itertools.count()
-
-        def epoch_order():
-            epoch = clock.epoch if clock is not None else next(epochs)
-            yield from np.random.default_rng([seed, epoch]).permutation(len(features))
-
-        constants = tf.nest.map_structure(tf.constant, tensors)
-        dataset = tf.data.Dataset.from_generator(
-            epoch_order, output_signature=tf.TensorSpec((), tf.int64)
-        ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
+        dataset = shuffled_rows(tensors, len(features), seed, clock)
     else:
         dataset = tf.data.Dataset.from_tensor_slices(tensors)
 

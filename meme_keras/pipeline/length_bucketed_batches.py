@@ -89,6 +89,22 @@ def length_bucketed_dataset(
     return dataset.prefetch(2)
 
 
+def shuffled_rows(tensors, count: int, seed: int, clock: EpochSource | None) -> tf.data.Dataset:
+    """The `count` rows of `tensors` (a structure of arrays), in a new order each epoch: epoch
+    e's from (seed, e), so a resumed fit sees the order an uninterrupted one would (without
+    `clock`, the epochs are counted here)."""
+    epochs = itertools.count()
+
+    def epoch_order():
+        epoch = clock.epoch if clock is not None else next(epochs)
+        yield from np.random.default_rng([seed, epoch]).permutation(count)
+
+    constants = tf.nest.map_structure(tf.constant, tensors)
+    return tf.data.Dataset.from_generator(
+        epoch_order, output_signature=tf.TensorSpec((), tf.int64)
+    ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
+
+
 def _replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -113,20 +129,10 @@ def _fixed_length_dataset(
     tensors = (inputs, features.labels[rows], weights) if with_labels else (inputs,)
     if not shuffle:
         return tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).prefetch(2)
-    # Epoch e's order comes from (seed, e), as in `length_bucketed_dataset`: a resumed fit
-    # sees the batches an uninterrupted one would.
-    epochs = itertools.count()
-
-    def epoch_order():
-        epoch = clock.epoch if clock is not None else next(epochs)
-        yield from np.random.default_rng([seed, epoch]).permutation(len(rows))
-
-    constants = tf.nest.map_structure(tf.constant, tensors)
-    dataset = tf.data.Dataset.from_generator(
-        epoch_order, output_signature=tf.TensorSpec((), tf.int64)
-    ).map(lambda row: tf.nest.map_structure(lambda t: tf.gather(t, row), constants))
-    dataset = dataset.batch(batch_size).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(len(rows) / batch_size))
+    dataset = (
+        shuffled_rows(tensors, len(rows), seed, clock)
+        .batch(batch_size)
+        .apply(tf.data.experimental.assert_cardinality(math.ceil(len(rows) / batch_size)))
     )
     return dataset.prefetch(2)
 
