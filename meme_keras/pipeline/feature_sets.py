@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -13,11 +14,16 @@ from meme_keras.backbones.image_backbones import image_backbone_spec, load_image
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.meme import Meme
 from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
+from meme_keras.pipeline.examples import Examples
 
 
 @dataclass
-class FeatureSet:
-    memes: list[Meme]
+class FeatureSet(Examples):
+    """Memes with their cached backbone features and multi-hot labels (`Examples` selects,
+    stacks and trims them)."""
+
+    SEQUENCE_FIELDS: ClassVar[tuple[str, ...]] = ("text_features", "padding_mask", "token_ids")
+
     text_features: np.ndarray  # [n, length, width]
     padding_mask: np.ndarray  # [n, length]
     image_features: np.ndarray  # [n, cells, channels]
@@ -27,51 +33,12 @@ class FeatureSet:
     # fine-tuning that top (`image_top` stages)
     image_cut_features: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self.memes)
-
     def inputs(self) -> dict[str, np.ndarray]:
         return {
             "text_features": self.text_features,
             "padding_mask": self.padding_mask,
             "image_features": self.image_features,
         }
-
-    def subset(self, indices: Sequence[int]) -> FeatureSet:
-        indices = np.asarray(indices)
-        return FeatureSet(
-            [self.memes[i] for i in indices],
-            self.text_features[indices],
-            self.padding_mask[indices],
-            self.image_features[indices],
-            self.labels[indices],
-            None if self.token_ids is None else self.token_ids[indices],
-            None if self.image_cut_features is None else self.image_cut_features[indices],
-        )
-
-    @staticmethod
-    def concatenate(parts: Sequence[FeatureSet]) -> FeatureSet:
-        """Stacks sets, padding their text to the longest (sets are trimmed to their texts)."""
-        length = max(part.padding_mask.shape[1] for part in parts)
-
-        def pad(array):
-            widths = [(0, 0)] * array.ndim
-            widths[1] = (0, length - array.shape[1])
-            return np.pad(array, widths)
-
-        return FeatureSet(
-            [meme for part in parts for meme in part.memes],
-            np.concatenate([pad(part.text_features) for part in parts]),
-            np.concatenate([pad(part.padding_mask) for part in parts]),
-            np.concatenate([part.image_features for part in parts]),
-            np.concatenate([part.labels for part in parts]),
-            None
-            if any(part.token_ids is None for part in parts)
-            else np.concatenate([pad(part.token_ids) for part in parts]),
-            None
-            if any(part.image_cut_features is None for part in parts)
-            else np.concatenate([part.image_cut_features for part in parts]),
-        )
 
 
 def build_feature_set(

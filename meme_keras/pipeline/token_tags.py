@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -12,11 +13,13 @@ import numpy as np
 from meme_keras.data.meme import Meme, Span
 from meme_keras.data.span_tags import spans_to_token_tags, token_probabilities_to_spans
 from meme_keras.evaluation.span_f1 import deduplicate_spans
+from meme_keras.pipeline.examples import Examples
 
 
 @dataclass
-class TokenTagData:
-    """Memes with their per-token features, encoder outputs and multi-hot token targets.
+class TokenTagData(Examples):
+    """Memes with their per-token features, encoder outputs and multi-hot token targets
+    (`Examples` selects, stacks and trims them).
 
     Attributes:
         memes: the memes, in row order.
@@ -26,56 +29,21 @@ class TokenTagData:
         token_weights: float32 [n, L], 1 for real text tokens (the loss mask).
     """
 
-    memes: list[Meme]
+    SEQUENCE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "features",
+        "token_ids",
+        "padding_mask",
+        "offsets",
+        "tags",
+        "token_weights",
+    )
+
     features: np.ndarray | None
     token_ids: np.ndarray
     padding_mask: np.ndarray
     offsets: np.ndarray
     tags: np.ndarray
     token_weights: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.memes)
-
-    def subset(self, indices: Sequence[int]) -> TokenTagData:
-        indices = np.asarray(indices)
-        return TokenTagData(
-            [self.memes[i] for i in indices],
-            None if self.features is None else self.features[indices],
-            self.token_ids[indices],
-            self.padding_mask[indices],
-            self.offsets[indices],
-            self.tags[indices],
-            self.token_weights[indices],
-        )
-
-    def concatenate(self, other: TokenTagData) -> TokenTagData:
-        def join(a, b):
-            return None if a is None or b is None else np.concatenate([a, b])
-
-        return TokenTagData(
-            self.memes + other.memes,
-            join(self.features, other.features),
-            join(self.token_ids, other.token_ids),
-            join(self.padding_mask, other.padding_mask),
-            join(self.offsets, other.offsets),
-            join(self.tags, other.tags),
-            join(self.token_weights, other.token_weights),
-        )
-
-    def trimmed(self, length: int) -> TokenTagData:
-        """The first `length` positions (all real tokens must fit: checked)."""
-        if self.padding_mask[:, length:].any():
-            raise ValueError(f"real tokens beyond position {length}: cannot trim")
-        return TokenTagData(
-            self.memes,
-            None if self.features is None else self.features[:, :length],
-            self.token_ids[:, :length],
-            self.padding_mask[:, :length],
-            self.offsets[:, :length],
-            self.tags[:, :length],
-            self.token_weights[:, :length],
-        )
 
     def head_inputs(self) -> dict[str, np.ndarray]:
         return {"text_features": self.features, "padding_mask": self.padding_mask}

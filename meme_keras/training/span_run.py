@@ -59,7 +59,7 @@ from meme_keras.training.finished_runs import (
     mark_finished,
     run_key,
 )
-from meme_keras.training.folds import fold_splits
+from meme_keras.training.folds import cross_validated
 from meme_keras.training.provenance import provenance
 from meme_keras.training.span_training import (
     average_span_taggers,
@@ -180,12 +180,14 @@ def run_references(pool, dev_rows, test, techniques, config, settings) -> dict:
     threshold maximizes its own out-of-fold span F1 (the most favourable choice for it).
     """
     features, labels = pooled_features(pool), meme_labels(pool, techniques)
-    out_of_fold = np.zeros(labels.shape, np.float32)
-    models = []
-    for fold, kept, held_out in fold_splits(len(pool), config["folds"], config["seed"]):
+
+    def fit_fold(fold, kept, held_out):
         model = train_meme_classifier(features[kept], labels[kept], config["seed"] + fold, settings)
-        out_of_fold[held_out] = model.predict(features[held_out], verbose=0)
-        models.append(model)
+        return model.predict(features[held_out], verbose=0), model
+
+    out_of_fold, models = cross_validated(
+        len(pool), config["folds"], config["seed"], fit_fold, "reference folds"
+    )
     test_features = pooled_features(test)
     test_probabilities = np.mean([m.predict(test_features, verbose=0) for m in models], axis=0)
     dev = pool.subset(dev_rows)
@@ -287,7 +289,7 @@ def run_spans(
 
     # Data: train+dev are the pool for folds; test is scored once at the end.
     train, dev, test = (load_data(split, techniques, config, data_dir) for split in SPLITS)
-    pool = train.concatenate(dev)
+    pool = TokenTagData.concatenate([train, dev])
     dev_rows = np.arange(len(train), len(pool))
     extra = ptc_training_sentences(techniques, config) if config.extra_articles else None
     parts = [pool, test] + ([] if extra is None else [extra])

@@ -25,9 +25,8 @@ from meme_keras.pipeline.token_tags import (
     decode_spans,
     predict_tag_probabilities,
 )
-from meme_keras.progress import tracked
 from meme_keras.training.callbacks import training_callbacks
-from meme_keras.training.folds import fold_splits
+from meme_keras.training.folds import cross_validated
 from meme_keras.training.loss_factory import make_loss
 
 log = logging.getLogger(__name__)
@@ -161,26 +160,24 @@ def cross_validate_span_taggers(
 ) -> tuple[list[np.ndarray], list[list[SpanTaggerHead]]]:
     """For each config, out-of-fold probabilities [n, L, K] over `pool` and its fold heads.
     `extra` joins every fold's training part, never a validation part."""
-    out_of_fold = [np.zeros(pool.tags.shape, np.float32) for _ in configs]
-    heads: list[list[SpanTaggerHead]] = [[] for _ in configs]
-    splits = fold_splits(len(pool), folds, seed)
-    for fold, train_indices, validation_indices in tracked(splits, "span folds", total=folds):
-        validation = pool.subset(validation_indices)
-        keras.utils.set_random_seed(seed + fold)
+
+    def fit_fold(fold, train_indices, validation_indices):
         train = pool.subset(train_indices)
         fold_heads = fit_span_taggers(
-            train if extra is None else train.concatenate(extra),
+            train if extra is None else TokenTagData.concatenate([train, extra]),
             configs,
             num_techniques,
             log_dir=None if log_dir is None else Path(log_dir) / f"fold_{fold}",
             names=[f"span_tagger_{i}_fold_{fold}" for i in range(len(configs))],
         )
-        for i, head in enumerate(fold_heads):
-            out_of_fold[i][validation_indices] = predict_tag_probabilities(
-                head, validation.head_inputs()
-            )
-            heads[i].append(head)
-    return out_of_fold, heads
+        inputs = pool.subset(validation_indices).head_inputs()
+        # [rows, configs, L, K]: one out-of-fold array holds every config's probabilities.
+        probabilities = [predict_tag_probabilities(head, inputs) for head in fold_heads]
+        return np.stack(probabilities, axis=1), fold_heads
+
+    out_of_fold, fold_heads = cross_validated(len(pool), folds, seed, fit_fold, "span folds")
+    heads = [[fold[i] for fold in fold_heads] for i in range(len(configs))]
+    return [out_of_fold[:, i] for i in range(len(configs))], heads
 
 
 def cross_validate_span_tagger(
