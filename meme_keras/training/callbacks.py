@@ -206,6 +206,16 @@ def training_callbacks(
     return callbacks
 
 
+def epochs_kept(callbacks: list[keras.callbacks.Callback], epochs: int) -> int:
+    """How many epochs trained the weights a fit ended with: early stopping's best epoch
+    (whose weights it restores when the fit ends) + 1, else all `epochs`."""
+    for callback in callbacks:
+        stops_early = isinstance(callback, keras.callbacks.EarlyStopping)
+        if stops_early and callback.best_weights is not None:
+            return callback.best_epoch + 1
+    return epochs
+
+
 def stage_callbacks(
     config: dict, stage: dict, log_dir: Path | None, validation: bool, clock: EpochClock
 ) -> list[keras.callbacks.Callback]:

@@ -12,6 +12,7 @@ import logging
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from meme_keras.atomic_files import (
@@ -50,7 +51,7 @@ from meme_keras.thresholds import (
     tune_thresholds,
     write_sweep,
 )
-from meme_keras.training.cross_validation import cross_validate, training_part
+from meme_keras.training.cross_validation import cross_validate, refit_epochs, training_part
 from meme_keras.training.distribution import (
     make_strategy,
     seed_everything,
@@ -121,10 +122,26 @@ def text_only_feature_set(config: dict, techniques, memes, models: dict, **kwarg
     )
 
 
+@dataclasses.dataclass
+class Trained:
+    """What training gives: the model to ship and predict test with, the rows and
+    probabilities the decision rule is tuned on, and, for a refit model, the fold ensemble
+    (scored on test beside it) and the epochs it was refit with."""
+
+    model: keras.Model
+    tuning_set: FeatureSet
+    tuning_probabilities: np.ndarray
+    fold_ensemble: keras.Model | None = None
+    refit_epochs: list[int] | None = None
+
+
 def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
     """The model to predict test with, and (gold, probabilities) to tune thresholds on.
 
-    "folds": cross-validation over train+dev; the fold models averaged predict test.
+    "folds": cross-validation over train+dev; the fold models averaged predict test, or
+    (`final_model: refit`) one model trained on all of train+dev for each stage's median
+    epochs over the folds. Its decision rule is tuned on the folds' out-of-fold
+    probabilities, which come from single networks too.
     "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
     `sets["extra"]` and text-only copies (`sets["text_only"]`, row for row train then dev),
     when there, join every training part, never a validation part (`training_part`).
@@ -133,20 +150,35 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     extra, text_only = sets.get("extra"), sets.get("text_only")
     if settings["tune_on"] == "folds":
         pool = FeatureSet.concatenate([sets["train"], sets["dev"]])
-        out_of_fold, models, companions = cross_validate(
-            pool,
-            config,
-            len(techniques),
-            settings["folds"],
-            log_dir,
-            verbose,
-            extra=extra,
-            text_only=text_only,
+        folds = settings["folds"]
+        out_of_fold, models, companions, stage_epochs = cross_validate(
+            pool, config, len(techniques), folds, log_dir, verbose, extra, text_only
         )
         model = average_models(models)
         if companions:
             model = with_frozen_companions(model, companions, config, pool)
-        return model, pool, out_of_fold
+        if config["final_model"] == "fold_ensemble":
+            return Trained(model, pool, out_of_fold)
+        epochs = refit_epochs(stage_epochs)
+        log.info("refitting on all of train+dev; epochs per stage %s", epochs)
+        stages = [
+            dataclasses.replace(stage, epochs=count)
+            for stage, count in zip(config["stages"], epochs, strict=True)
+        ]
+        # Fold `folds` (one past the last) draws the text-only copies and seeds the refit.
+        every_row = np.arange(len(pool))
+        train = training_part(pool, every_row, config, folds, extra, text_only)
+        keras.utils.set_random_seed(config["seed"] + folds)
+        refit = train_stages(
+            train,
+            None,
+            dataclasses.replace(config, stages=stages),
+            len(techniques),
+            None if log_dir is None else Path(log_dir) / "refit",
+            name=f"{config['model']['type']}_refit",
+            verbose=verbose,
+        )
+        return Trained(refit, pool, out_of_fold, fold_ensemble=model, refit_epochs=epochs)
     if settings["tune_on"] == "dev":
         rows = np.arange(len(sets["train"]))  # train's rows come first in text_only too
         train = training_part(sets["train"], rows, config, 0, extra, text_only)
@@ -157,7 +189,7 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
                 train, config, len(techniques), companion_log, verbose=verbose
             )
             model = with_frozen_companions(model, [companion], config, train)
-        return model, sets["dev"], predict_probabilities(model, sets["dev"], config)
+        return Trained(model, sets["dev"], predict_probabilities(model, sets["dev"], config))
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
 
 
@@ -247,14 +279,21 @@ def run_classifier(
             config, techniques, memes, models, verbose=verbose
         )
     with strategy.scope():
-        model, tuning_set, tuning_probabilities = train_and_tune(
-            config, sets, techniques, run_folder / "logs", verbose
-        )
+        trained = train_and_tune(config, sets, techniques, run_folder / "logs", verbose)
+    tuning_set, tuning_probabilities = trained.tuning_set, trained.tuning_probabilities
     tuned, rules = tune(config, tuning_set.labels, tuning_probabilities, techniques)
-    model = with_image_bottom(model, config)  # the saved model takes raw images
+    model = with_image_bottom(trained.model, config)  # the saved model takes raw images
     test_probabilities = predict_probabilities(model, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
+    refit_metrics = {}
+    if trained.fold_ensemble is not None:
+        ensemble = with_image_bottom(trained.fold_ensemble, config)
+        ensemble_decisions = tuned.apply(predict_probabilities(ensemble, sets["test"], config))
+        refit_metrics = {
+            "refit_epochs": trained.refit_epochs,
+            "test_fold_ensemble": multilabel_scores(test_gold, ensemble_decisions),
+        }
 
     tuned.to_json(output_dir / "thresholds.json")
     write_sweep(tuned.sweep, output_dir / "threshold_sweep.csv")
@@ -321,6 +360,7 @@ def run_classifier(
             tuning_set.labels, tuning_probabilities
         ),
         "test": multilabel_scores(test_gold, test_decisions),
+        **refit_metrics,
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_json_atomically(metrics, output_dir / "metrics.json")

@@ -6,8 +6,6 @@ are."""
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 
 import keras
@@ -16,12 +14,9 @@ import numpy as np
 from meme_keras.pipeline.classifier_inputs import predict_probabilities
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import predict_features
-from meme_keras.progress import tracked
 from meme_keras.training.fine_tuning import train_stages
-from meme_keras.training.folds import fold_splits
+from meme_keras.training.folds import cross_validated
 from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
-
-log = logging.getLogger(__name__)
 
 
 def text_only_rows(train_indices: np.ndarray, config: dict, fold: int = 0) -> np.ndarray:
@@ -60,21 +55,20 @@ def cross_validate(
     verbose: int = 0,
     extra: FeatureSet | None = None,
     text_only: FeatureSet | None = None,
-) -> tuple[np.ndarray, list[keras.Model], list[keras.Model]]:
+) -> tuple[np.ndarray, list[keras.Model], list[keras.Model], list[list[int]]]:
     """Out-of-fold probabilities [n, labels] over `pool`, the staged model trained for each
-    fold, and each fold's frozen companion (an empty list without one). `extra` and
-    `text_only` join each fold's training part as `training_part` says."""
-    out_of_fold = np.zeros(pool.labels.shape, np.float32)
-    models, companions = [], []
-    splits = fold_splits(len(pool), folds, config["seed"])
-    for fold, train_indices, validation_indices in tracked(splits, "folds", total=folds):
-        started = time.perf_counter()
+    fold, each fold's frozen companion (an empty list without one), and each fold's epochs
+    per stage behind the weights kept. `extra` and `text_only` join each fold's training
+    part as `training_part` says."""
+    companions, stage_epochs = [], []
+
+    def fit_fold(fold, train_indices, validation_indices):
         validation = pool.subset(validation_indices)
         train = training_part(
             pool.subset(train_indices), train_indices, config, fold, extra, text_only
         )
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
-        keras.utils.set_random_seed(config["seed"] + fold)
+        epochs: list[int] = []
         model = train_stages(
             train,
             validation,
@@ -83,7 +77,9 @@ def cross_validate(
             log_dir=fold_log,
             name=f"{config['model']['type']}_fold_{fold}",
             verbose=verbose,
+            stage_epochs=epochs,
         )
+        stage_epochs.append(epochs)
         probabilities = predict_probabilities(model, validation, config)
         if companion_settings(config):
             companion = fit_frozen_companion(
@@ -97,7 +93,14 @@ def cross_validate(
             # As the final model averages them (`with_frozen_companions`).
             probabilities = (probabilities + predict_features(companion, validation)) / 2
             companions.append(companion)
-        out_of_fold[validation_indices] = probabilities
-        models.append(model)
-        log.info("fold %d/%d trained in %.0f s", fold + 1, folds, time.perf_counter() - started)
-    return out_of_fold, models, companions
+        return probabilities, model
+
+    out_of_fold, models = cross_validated(len(pool), folds, config["seed"], fit_fold)
+    return out_of_fold, models, companions, stage_epochs
+
+
+def refit_epochs(fold_stage_epochs: list[list[int]]) -> list[int]:
+    """Each stage's epochs for a model refit on all of train+dev: the median over the folds
+    of the epochs early stopping kept (halves rounded up), at least 1."""
+    per_stage = np.array(fold_stage_epochs, dtype=np.float64).T
+    return [max(1, int(np.floor(np.median(epochs) + 0.5))) for epochs in per_stage]

@@ -31,7 +31,12 @@ from meme_keras.models.meme_classifier import compose_classifier
 from meme_keras.pipeline.classifier_inputs import classifier_dataset, model_inputs
 from meme_keras.pipeline.feature_sets import FeatureSet, image_top_layer
 from meme_keras.progress import tracked
-from meme_keras.training.callbacks import EpochClock, stage_callbacks, stage_monitor
+from meme_keras.training.callbacks import (
+    EpochClock,
+    epochs_kept,
+    stage_callbacks,
+    stage_monitor,
+)
 from meme_keras.training.fitting import fit
 from meme_keras.training.head_training import compile_model, fit_head
 
@@ -120,8 +125,10 @@ def train_stages(
     log_dir: Path | None = None,
     name: str | None = None,
     verbose: int = 0,
+    stage_epochs: list[int] | None = None,
 ) -> keras.Model:
-    """Runs every configured stage; returns the model to predict with.
+    """Runs every configured stage; returns the model to predict with. `stage_epochs`, if
+    given, gets each stage's epochs behind the weights kept (early stopping's best epoch).
 
     The result is the head alone when no stage trains a backbone, else the head composed with
     every backbone that some stage trained (they differ from the cached ones now). A stage
@@ -136,7 +143,16 @@ def train_stages(
         live = stage_parts(stage)
         if not live:
             head = fit_head(
-                train, validation, config, stage, num_labels, stage_log, head, name, verbose
+                train,
+                validation,
+                config,
+                stage,
+                num_labels,
+                stage_log,
+                head,
+                name,
+                verbose,
+                stage_epochs,
             )
             continue
         if head is None:
@@ -145,6 +161,7 @@ def train_stages(
         model = backbones.compose(head, live, train, used)
         compile_model(model, config, stage["learning_rate"], train.labels)
         clock = EpochClock()
+        callbacks = stage_callbacks(config, stage, stage_log, validation is not None, clock)
         fit(
             model,
             classifier_dataset(
@@ -160,9 +177,11 @@ def train_stages(
             if validation is None
             else classifier_dataset(validation, used, backbones.image_size, 32),
             epochs=stage["epochs"],
-            callbacks=stage_callbacks(config, stage, stage_log, validation is not None, clock),
+            callbacks=callbacks,
             verbose=verbose,
         )
+        if stage_epochs is not None:
+            stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))
         trained = used
     if not parts:
         return head

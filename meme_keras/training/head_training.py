@@ -10,7 +10,7 @@ import numpy as np
 from meme_keras.models.heads import baseline_concat_head, fusion_head, text_head
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_dataset
-from meme_keras.training.callbacks import EpochClock, stage_callbacks
+from meme_keras.training.callbacks import EpochClock, epochs_kept, stage_callbacks
 from meme_keras.training.fitting import fit
 from meme_keras.training.loss_factory import make_loss
 
@@ -77,17 +77,22 @@ def fit_head(
     model: keras.Model | None = None,
     name: str | None = None,
     verbose: int = 0,
+    stage_epochs: list[int] | None = None,
 ) -> keras.Model:
-    """Trains a head (new unless `model` is given) for one stage on cached features."""
+    """Trains a head (new unless `model` is given) for one stage on cached features.
+    `stage_epochs`, if given, gets the number of epochs behind the weights kept."""
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"], train.labels)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
+    callbacks = stage_callbacks(config, stage, log_dir, validation is not None, clock)
     fit(
         model,
         length_bucketed_dataset(train, config["batch_size"], seed=config["seed"], clock=clock),
         None if validation is None else length_bucketed_dataset(validation, 64, shuffle=False),
         epochs=stage["epochs"],
-        callbacks=stage_callbacks(config, stage, log_dir, validation is not None, clock),
+        callbacks=callbacks,
         verbose=verbose,
     )
+    if stage_epochs is not None:
+        stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))
     return model

@@ -1,0 +1,87 @@
+"""`final_model: refit`: one network refit on all of train+dev with the folds' epochs."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from meme_keras.config import ConfigError, make_config
+from meme_keras.data.corpus import load_split
+from meme_keras.inference.technique_model import TechniqueModel
+from meme_keras.training.callbacks import epochs_kept, training_callbacks
+from meme_keras.training.classifier_run import run_classifier
+from meme_keras.training.cross_validation import refit_epochs
+
+TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
+
+
+def test_refit_epochs_are_each_stages_median_over_the_folds():
+    # three folds, two stages
+    assert refit_epochs([[3, 1], [5, 2], [4, 4]]) == [4, 2]
+    assert refit_epochs([[2, 1], [3, 1]]) == [3, 1]  # a half rounds up
+    assert refit_epochs([[1], [1]]) == [1]
+
+
+def test_epochs_kept_is_the_best_epoch_early_stopping_restored():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x = np.linspace(-1, 1, 32)[:, None].astype(np.float32)
+    # Validation targets the model fits worse the better it fits training: best at epoch 1.
+    callbacks = training_callbacks(None, validation=True, patience=2)
+    model.fit(x, 2 * x, validation_data=(x, -2 * x), epochs=10, callbacks=callbacks, verbose=0)
+    assert epochs_kept(callbacks, 10) == 1
+    assert epochs_kept(training_callbacks(None, validation=False, patience=2), 7) == 7
+
+
+def test_refit_is_checked_against_what_it_cannot_take():
+    refit = {"task": "techniques", "final_model": "refit"}
+    assert make_config(refit)["final_model"] == "refit"
+    with pytest.raises(ConfigError, match="final_model: refit takes its epochs from folds"):
+        make_config({**refit, "thresholds": {"tune_on": "dev"}})
+    with pytest.raises(ConfigError, match="final_model: refit does not train a frozen_comp"):
+        make_config({**refit, "frozen_companion": {"epochs": 1, "learning_rate": 1e-3}})
+    with pytest.raises(ConfigError, match="final_model"):
+        make_config({**refit, "final_model": "distilled"})
+
+
+@pytest.fixture(scope="module")
+def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    config = make_config(
+        {
+            "name": "tiny_refit",
+            "data_dir": str(tiny_corpus),
+            "model": TINY_MODEL,
+            "text_backbone": {"sequence_length": 32},
+            "stages": [
+                {"name": "frozen", "train": [], "epochs": 6, "learning_rate": 1e-3, "patience": 1}
+            ],
+            "thresholds": {"folds": 2},
+            "final_model": "refit",
+        }
+    )
+    output = tmp_path_factory.mktemp("runs") / "tiny_refit"
+    return output, run_classifier(config, output)
+
+
+def test_a_refit_run_ships_one_network_and_scores_the_fold_ensemble_beside_it(refit_run):
+    output, metrics = refit_run
+    assert len(metrics["refit_epochs"]) == 1 and 1 <= metrics["refit_epochs"][0] <= 6
+    assert set(metrics["test_fold_ensemble"]) >= {"micro_f1", "macro_f1"}
+    assert metrics == json.loads((output / "metrics.json").read_text())
+    model = keras.saving.load_model(output / "model.keras")
+    layer_names = [layer.name for layer in model.layers]
+    assert "fold_ensemble" not in layer_names
+    assert "fusion_refit" in [model.name, *layer_names]
+    assert any((output / "logs" / "refit").rglob("events.out.tfevents.*"))
+
+
+def test_the_refit_network_predicts_through_the_inference_layer(refit_run, tiny_corpus):
+    output, _ = refit_run
+    memes = load_split("test", 3, tiny_corpus)
+    probabilities = TechniqueModel(output).probabilities(memes, cache_dir=None)
+    np.testing.assert_allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
