@@ -438,20 +438,21 @@ def phase_train_finetune(args: dict) -> dict:
 
 
 def phase_export(args: dict) -> dict:
-    """A SavedModel to time: `run`'s when given, else a tiny run (1 epoch, few memes, one
-    frozen head: the backbones of the full model, but not its 5 fold models)."""
+    """A SavedModel to time: `run`'s when given (in `workdir/name`), else a tiny run (1 epoch,
+    few memes, one frozen head: the backbones of the full model, but not its 5 fold models)."""
     from meme_keras.config import make_config
     from meme_keras.export.saved_model import export_run
     from meme_keras.training.classifier_run import run_classifier
 
     workdir = Path(args["workdir"])
     if args.get("run"):
+        target = workdir / args.get("name", "saved_model")
         started = time.perf_counter()
-        export_run(args["run"], workdir / "saved_model")
+        export_run(args["run"], target)
         return {
             "run": args["run"],
             "export_seconds": time.perf_counter() - started,
-            "saved_model": str(workdir / "saved_model"),
+            "saved_model": str(target),
         }
     from meme_keras.data.corpus_subset import copy_corpus_subset
 
@@ -534,6 +535,115 @@ def phase_inference(args: dict) -> dict:
     }
 
 
+def _raw_backbones(run: str):
+    """The run's backbones alone (no head, no decoding, no tokenizing): a forward pass on
+    already tokenized texts (each batch cut to its longest, as the SavedModel does) and
+    already decoded, resized images."""
+    import tensorflow as tf
+
+    from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
+    from meme_keras.backbones.text_backbones import load_text_backbone
+    from meme_keras.backbones.text_encoders import make_text_encoder
+    from meme_keras.inference.run_folder import read_run_config
+
+    config = read_run_config(run)
+    text, image = config["text_backbone"], config["image_backbone"]
+    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
+    text_model = load_text_backbone(text["name"], text["preset"])
+    text_forward = tf.function(lambda inputs: text_model(inputs, training=False))
+    image_size = configured_image_size(image)
+    image_model = load_image_backbone(image["name"], image["weights"], image_size)
+    image_forward = tf.function(lambda images: image_model(images, training=False))
+
+    def prepare(memes):
+        encoded = encoder.encode([meme.text for meme in memes])
+        longest = max(1, int(encoded.padding_mask.sum(axis=1).max()))
+        ids = tf.constant(encoded.token_ids[:, :longest])
+        return (
+            {
+                "token_ids": ids,
+                "segment_ids": tf.zeros_like(ids),
+                "padding_mask": tf.constant(encoded.padding_mask[:, :longest]),
+            },
+            tf.constant(_decoded_images([m.image_path for m in memes], image_size)),
+        )
+
+    def forward(prepared):
+        texts, images = prepared
+        tf.nest.map_structure(lambda t: t.numpy(), text_forward(texts))
+        image_forward(images).numpy()
+
+    return prepare, forward
+
+
+def phase_serving(args: dict) -> dict:
+    """Paired serving figures on the same memes: each SavedModel on raw inputs (image bytes
+    + text) against its run's backbones alone, at batch 1 and 32, timed back to back in each
+    repeat; ratios are medians of the per-repeat ratios."""
+    repeats = args["repeats"]
+    memes = corpus_memes(max(args["single"], BATCH * args["batches"]))
+    single_memes = memes[: args["single"]]
+    batch_memes = [memes[i : i + BATCH] for i in range(0, BATCH * args["batches"], BATCH)]
+    single = list(_raw_batches(single_memes, 1))
+    batches = list(_raw_batches(memes[: BATCH * args["batches"]], BATCH))
+    prepare, raw_forward = _raw_backbones(args["runs"][args["shipped"]])
+    raw_single = [prepare([meme]) for meme in single_memes]
+    raw_batches = [prepare(chunk) for chunk in batch_memes]
+    served = {label: _load_serving(path)[1] for label, path in args["saved_models"].items()}
+
+    def call(serve, images, texts):
+        serve(image_bytes=images, text=texts)["probabilities"].numpy()
+
+    for serve in served.values():  # the first calls trace
+        call(serve, *single[0])
+        call(serve, *batches[0])
+    raw_forward(raw_single[0])
+    raw_forward(raw_batches[0])
+
+    def timed(function, items) -> list[float]:
+        seconds = []
+        for item in items:
+            started = time.perf_counter()
+            function(item)
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+    count = BATCH * len(batches)
+    rates = {label: [] for label in [*served, "raw_backbones"]}
+    latencies = {label: [] for label in rates}
+    for _ in range(repeats):
+        for label, serve in served.items():
+            rates[label].append(count / sum(timed(lambda b, s=serve: call(s, *b), batches)))
+            latencies[label] += timed(lambda b, s=serve: call(s, *b), single)
+        rates["raw_backbones"].append(count / sum(timed(raw_forward, raw_batches)))
+        latencies["raw_backbones"] += timed(raw_forward, raw_single)
+    result = {
+        "memes_batch32": count,
+        "memes_batch1": len(single),
+        "repeats": repeats,
+        "saved_models": args["saved_models"],
+        "runs": args["runs"],
+        "shipped": args["shipped"],
+    }
+    for label in rates:
+        result[label] = {
+            "batch32_memes_per_s": statistics.median(rates[label]),
+            "batch32_memes_per_s_all": rates[label],
+            "batch1_p50_ms": 1000 * float(np.percentile(latencies[label], 50)),
+            "batch1_p95_ms": 1000 * float(np.percentile(latencies[label], 95)),
+        }
+    shipped = rates[args["shipped"]]
+    result["shipped_to_raw_backbones_ratio"] = statistics.median(
+        [s / r for s, r in zip(shipped, rates["raw_backbones"], strict=True)]
+    )
+    for label in served:
+        if label != args["shipped"]:
+            result[f"shipped_to_{label}_ratio"] = statistics.median(
+                [s / o for s, o in zip(shipped, rates[label], strict=True)]
+            )
+    return result
+
+
 def phase_scale_extract(args: dict) -> dict:
     """The product's feature extraction (no cache) for `memes` repeated memes, streamed in
     chunks (`feature_set_chunks`, what `TechniqueModel` uses): only a chunk is held."""
@@ -594,6 +704,7 @@ PHASES = {
     "train_finetune": phase_train_finetune,
     "export": phase_export,
     "inference": phase_inference,
+    "serving": phase_serving,
     "scale_extract": phase_scale_extract,
     "scale_predict": phase_scale_predict,
 }

@@ -2,6 +2,8 @@
 
     python benchmarks/run.py            # full: the 950-meme corpus (several minutes)
     python benchmarks/run.py --quick    # tiny sizes, a smoke run (about 2-3 minutes)
+    python benchmarks/run.py --only serving --export-run runs/main --compare-run OTHER_RUN
+                                        # serving: SavedModels against their raw backbones
 
 Every phase runs in its own Python process (benchmarks/phases.py), so each peak resident
 memory figure (ru_maxrss) belongs to that phase alone. Prints a table, writes JSON
@@ -39,6 +41,8 @@ SIZES = {
     "finetune_steps": (2, 8),
     "inference_single": (10, 60),
     "inference_batches": (1, 4),
+    "serving_single": (8, 40),
+    "serving_batches": (1, 4),
     "scale_base": (8, 950),  # full: 1x, 4x and 16x the corpus (950 memes)
     "scale_chunk": (8, 256),
 }
@@ -130,6 +134,7 @@ def run_all(
     log,
     all_backbones: bool = False,
     export_run: Path | None = None,
+    compare_run: Path | None = None,
 ) -> dict:
     def wanted(section):
         return only is None or section in only
@@ -188,7 +193,7 @@ def run_all(
         )
     with tempfile.TemporaryDirectory() as workdir:
         saved_model = None
-        if wanted("inference") or wanted("scaling"):
+        if wanted("inference") or wanted("scaling") or wanted("serving"):
             results["export"] = run_phase(
                 "export",
                 {"workdir": workdir, "run": None if export_run is None else str(export_run)},
@@ -203,6 +208,30 @@ def run_all(
                     "single": size("inference_single", quick),
                     "batches": size("inference_batches", quick),
                     "repeats": repeats,
+                },
+                log,
+            )
+        if wanted("serving"):
+            saved_models = {"shipped": saved_model}
+            # Without --export-run, the export phase's tiny run (in workdir/run).
+            runs = {"shipped": str(export_run or Path(workdir) / "run")}
+            if compare_run is not None:
+                compared = run_phase(
+                    "export",
+                    {"workdir": workdir, "run": str(compare_run), "name": "compared"},
+                    log,
+                )
+                saved_models["compared"] = compared["saved_model"]
+                runs["compared"] = str(compare_run)
+            results["serving"] = run_phase(
+                "serving",
+                {
+                    "saved_models": saved_models,
+                    "runs": runs,
+                    "shipped": "shipped",
+                    "single": size("serving_single", quick),
+                    "batches": size("serving_batches", quick),
+                    "repeats": max(repeats, 5),
                 },
                 log,
             )
@@ -353,6 +382,32 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
             ),
             ("train text fine-tuned", "peak RSS MB", _fmt(tune["peak_rss_mb"], 0), ""),
         ]
+    serving = results.get("serving")
+    if serving:
+        section = "serving (paired)"
+        for label in [*serving["saved_models"], "raw_backbones"]:
+            figures = serving[label]
+            name = {"shipped": "shipped SavedModel", "compared": "compared SavedModel"}.get(
+                label, "raw backbones alone"
+            )
+            rows += [
+                (section, f"{name}: batch-32 memes/s", _fmt(figures["batch32_memes_per_s"]), ""),
+                (
+                    section,
+                    f"{name}: batch-1 p50 / p95 ms",
+                    f"{figures['batch1_p50_ms']:.0f} / {figures['batch1_p95_ms']:.0f}",
+                    verdict(figures["batch1_p95_ms"] < 60, "p95 < 60 ms")
+                    if label == "shipped"
+                    else "",
+                ),
+            ]
+        ratio = serving["shipped_to_raw_backbones_ratio"]
+        met = verdict(ratio >= 0.6, ">= 0.6")
+        rows.append((section, "shipped / raw backbones, batch 32", _fmt(ratio, 2), met))
+        if "shipped_to_compared_ratio" in serving:
+            ratio = serving["shipped_to_compared_ratio"]
+            met = verdict(ratio >= 2.5, ">= 2.5")
+            rows.append((section, "shipped / compared, batch 32", _fmt(ratio, 2), met))
     inference = results.get("inference")
     if inference:
         rows += [
@@ -502,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=("pipeline", "extract", "compare", "train", "inference", "scaling"),
+        choices=("pipeline", "extract", "compare", "train", "inference", "serving", "scaling"),
         help="run only these sections",
     )
     parser.add_argument(
@@ -510,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="time this trained run's SavedModel (e.g. runs/main) instead of a tiny one",
+    )
+    parser.add_argument(
+        "--compare-run",
+        type=Path,
+        default=None,
+        help="serving: also time this run's SavedModel beside it (e.g. a fold-ensemble run)",
     )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 3)
@@ -524,7 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{machine['cpus_usable']} CPUs, load {machine['load_average_at_start']}"
     )
     only = set(args.only) if args.only else None
-    results = run_all(args.quick, repeats, only, log, args.all_backbones, args.export_run)
+    results = run_all(
+        args.quick, repeats, only, log, args.all_backbones, args.export_run, args.compare_run
+    )
     if "scaling" in results:
         results["scaling"]["summary"] = scaling_summary(results["scaling"])
     rows = table_rows(results)
