@@ -396,6 +396,35 @@ def phase_train_head(args: dict) -> dict:
     }
 
 
+def phase_scale_train(args: dict) -> dict:
+    """The frozen stage (`fit_head`, the fusion head) on `memes` cached-feature-shaped memes
+    (the corpus repeated): seconds of a steady epoch (the second; the first traces) and the
+    bytes of the features, which a run holds in memory whole."""
+    from meme_keras.config import make_config
+    from meme_keras.training import head_training
+
+    config = make_config(
+        {"stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}]}
+    )
+    features, techniques = _training_features(corpus_memes(args["memes"]), config)
+    timer = EpochTimer()
+    original = head_training.stage_callbacks
+    head_training.stage_callbacks = lambda *a, **k: [*original(*a, **k), timer]
+    try:
+        head_training.fit_head(features, None, config, config["stages"][0], len(techniques))
+    finally:
+        head_training.stage_callbacks = original
+    arrays = (features.text_features, features.image_features, features.padding_mask)
+    return {
+        "memes": args["memes"],
+        "seconds": timer.epochs[-1],
+        "memes_per_s": args["memes"] / timer.epochs[-1],
+        "first_epoch_seconds": timer.epochs[0],
+        "feature_mb": sum(array.nbytes for array in arrays) / 2**20,
+        "features": "random values, real text lengths/labels (speed only)",
+    }
+
+
 def phase_train_finetune(args: dict) -> dict:
     """A few steps with the text backbone fine-tuned under the head; an epoch extrapolated."""
     from meme_keras.config import make_config
@@ -707,6 +736,7 @@ PHASES = {
     "serving": phase_serving,
     "scale_extract": phase_scale_extract,
     "scale_predict": phase_scale_predict,
+    "scale_train": phase_scale_train,
 }
 
 

@@ -68,6 +68,9 @@ NOTES = [
     "The machine is shared: timings vary up to about 2x between runs (load average recorded).",
 ]
 SCALES = (1, 4, 16)
+# Training on cached features holds every feature in memory: it scales up to the extra-data
+# corpus (the 2021 memes and the 6,981 SemEval-2024 memes), not beyond.
+EXTRA_DATA_MEMES = 950 + 6981
 
 
 def size(name: str, quick: bool):
@@ -237,7 +240,11 @@ def run_all(
             )
         if wanted("scaling"):
             base = size("scale_base", quick)
-            results["scaling"] = {"base_memes": base, "extract": [], "predict": []}
+            results["scaling"] = {"base_memes": base, "extract": [], "predict": [], "train": []}
+            largest = EXTRA_DATA_MEMES if not quick else 8 * base
+            for memes in (base, 4 * base, largest):
+                train = run_phase("scale_train", {"memes": memes}, log)
+                results["scaling"]["train"].append({"scale": memes / base, **train})
             for scale in SCALES:
                 memes = base * scale
                 extract = run_phase(
@@ -433,12 +440,12 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
         ]
     scaling = results.get("scaling")
     if scaling:
-        for kind in ("extract", "predict"):
-            for point in scaling[kind]:
+        for kind in ("extract", "predict", "train"):
+            for point in scaling.get(kind, []):
                 rows.append(
                     (
                         f"scaling {kind}",
-                        f"{point['scale']}x = {point['memes']} memes",
+                        f"{point['scale']:.3g}x = {point['memes']} memes",
                         f"{point['seconds']:.1f}s, {point['memes_per_s']:.1f}/s",
                         f"peak RSS {point['peak_rss_mb']:.0f} MB",
                     )
@@ -486,8 +493,10 @@ def scaling_summary(scaling: dict) -> dict:
     import numpy as np
 
     summary = {}
-    for kind in ("extract", "predict"):
-        points = scaling[kind]
+    for kind in ("extract", "predict", "train"):
+        points = scaling.get(kind)
+        if not points:
+            continue
         first, last = points[0], points[-1]
         slope, intercept = np.polyfit(
             [p["memes"] for p in points], [p["seconds"] for p in points], 1
@@ -513,9 +522,12 @@ def plot_scaling(scaling: dict, path: Path, title: str) -> None:
     labels = {
         "extract": "feature extraction (feature_set_chunks, no cache)",
         "predict": "prediction (SavedModel, raw inputs, batch 32)",
+        "train": "training on cached features (frozen stage, one steady epoch)",
     }
-    for kind, marker in (("extract", "o"), ("predict", "s")):
-        points = scaling[kind]
+    for kind, marker in (("extract", "o"), ("predict", "s"), ("train", "^")):
+        points = scaling.get(kind)
+        if not points:
+            continue
         memes = [p["memes"] for p in points]
         seconds = [p["seconds"] for p in points]
         times.plot(memes, seconds, marker=marker, label=labels[kind])
