@@ -85,3 +85,21 @@ def test_the_refit_network_predicts_through_the_inference_layer(refit_run, tiny_
     memes = load_split("test", 3, tiny_corpus)
     probabilities = TechniqueModel(output).probabilities(memes, cache_dir=None)
     np.testing.assert_allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
+
+
+def test_retuning_a_refit_run_rescores_its_fold_ensemble_with_the_new_rule(
+    refit_run, tiny_corpus, tmp_path
+):
+    from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot, multilabel_scores
+    from meme_keras.thresholds import TunedThresholds
+    from meme_keras.training.retune import retune_run
+
+    output, _ = refit_run
+    new = tmp_path / "retuned"
+    retune_run(output, new, mode="per_label", objective="mix", macro_weight=0.5)
+    retuned = json.loads((new / "metrics.json").read_text())
+    thresholds = TunedThresholds.from_json(new / "thresholds.json")
+    memes = load_split("test", 3, tiny_corpus)
+    gold = labels_to_multi_hot([meme.labels for meme in memes], thresholds.techniques)
+    decisions = thresholds.apply(np.load(new / "probabilities_test_fold_ensemble.npy"))
+    assert retuned["test_fold_ensemble"] == pytest.approx(multilabel_scores(gold, decisions))

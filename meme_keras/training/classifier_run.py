@@ -289,10 +289,13 @@ def run_classifier(
     refit_metrics = {}
     if trained.fold_ensemble is not None:
         ensemble = with_image_bottom(trained.fold_ensemble, config)
-        ensemble_decisions = tuned.apply(predict_probabilities(ensemble, sets["test"], config))
+        ensemble_probabilities = predict_probabilities(ensemble, sets["test"], config)
+        save_array_atomically(
+            ensemble_probabilities, output_dir / "probabilities_test_fold_ensemble.npy"
+        )
         refit_metrics = {
             "refit_epochs": trained.refit_epochs,
-            "test_fold_ensemble": multilabel_scores(test_gold, ensemble_decisions),
+            "test_fold_ensemble": multilabel_scores(test_gold, tuned.apply(ensemble_probabilities)),
         }
 
     tuned.to_json(output_dir / "thresholds.json")

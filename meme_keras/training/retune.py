@@ -35,6 +35,7 @@ COPIED = (
     "probabilities_tuning.npy",
     "gold_tuning.npy",
     "probabilities_test.npy",
+    "probabilities_test_fold_ensemble.npy",  # a refit run's fold ensemble, scored beside it
 )
 
 
@@ -91,6 +92,9 @@ def retune_run(run_dir, output_dir, **rule) -> dict:
         decisions = tuned.apply(probabilities)
         gold = labels_to_multi_hot([meme.labels for meme in memes], tuned.techniques)
         metrics["test"] = multilabel_scores(gold, decisions)
+        ensemble = run_dir / "probabilities_test_fold_ensemble.npy"
+        if ensemble.exists():
+            metrics["test_fold_ensemble"] = multilabel_scores(gold, tuned.apply(np.load(ensemble)))
         write_technique_predictions(
             memes, decisions, tuned.techniques, output_dir / "predictions_test.json", probabilities
         )
