@@ -60,28 +60,32 @@ def length_bucketed_dataset(
     lengths = features.padding_mask.sum(axis=1)
     rng = np.random.default_rng(seed) if shuffle else None
     full_length = features.padding_mask.shape[1]
+    epoch_of = _epoch_reader(clock)
 
     def batches():
+        # Only row numbers and a length: tf.data never frees a generator (see `_epoch_reader`),
+        # so the features stay out of it, in constants that go with the dataset.
         epoch_rng = rng
-        if shuffle and clock is not None:
-            epoch_rng = np.random.default_rng([seed, clock.epoch])
+        if shuffle and epoch_of is not None:
+            epoch_rng = np.random.default_rng([seed, epoch_of()])
         for rows in length_bucketed_order(lengths, batch_size, epoch_rng, length_step):
-            length = padded_length(lengths[rows].max(), length_step, full_length)
-            inputs = {
-                "text_features": features.text_features[rows, :length],
-                "padding_mask": features.padding_mask[rows, :length],
-                "image_features": features.image_features[rows],
-            }
-            yield (inputs, features.labels[rows]) if with_labels else (inputs,)
+            yield rows, padded_length(lengths[rows].max(), length_step, full_length)
 
-    input_signature = {
-        "text_features": tf.TensorSpec((None, None, features.text_features.shape[-1]), tf.float32),
-        "padding_mask": tf.TensorSpec((None, None), tf.int32),
-        "image_features": tf.TensorSpec((None, *features.image_features.shape[1:]), tf.float32),
-    }
-    label_signature = tf.TensorSpec((None, features.labels.shape[-1]), tf.float32)
-    signature = (input_signature, label_signature) if with_labels else (input_signature,)
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    text = tf.constant(features.text_features, tf.float32)
+    mask = tf.constant(features.padding_mask.astype(np.int32))
+    images = tf.constant(features.image_features, tf.float32)
+    labels = tf.constant(features.labels, tf.float32)
+
+    def gather(rows, length):
+        inputs = {
+            "text_features": tf.gather(text, rows)[:, :length],
+            "padding_mask": tf.gather(mask, rows)[:, :length],
+            "image_features": tf.gather(images, rows),
+        }
+        return (inputs, tf.gather(labels, rows)) if with_labels else (inputs,)
+
+    signature = (tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.int64))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).map(gather)
     # A generator has unknown length; telling tf.data lets Keras size its epochs and progress.
     dataset = dataset.apply(
         tf.data.experimental.assert_cardinality(math.ceil(len(features) / batch_size))
@@ -89,14 +93,39 @@ def length_bucketed_dataset(
     return dataset.prefetch(2)
 
 
+class EpochCounter:
+    """The epoch number alone: what a dataset's generator may hold of the fit's clock."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, epoch: int = 0):
+        self.epoch = epoch
+
+
+def _epoch_reader(clock: EpochSource | None):
+    """A function that reads `clock`'s epoch, holding only its `counter` (an `EpochCounter`)
+    when it has one (None without a clock).
+
+    tf.data never frees the generator of `Dataset.from_generator`, nor what it refers to
+    (tensorflow/tensorflow#57690). The training clock is a callback of a fit, which refers to
+    its model: held by a generator, every stage's model of every fold would stay in memory
+    (gigabytes a fold when a backbone is fine-tuned).
+    """
+    if clock is None:
+        return None
+    source = getattr(clock, "counter", clock)
+    return lambda: source.epoch
+
+
 def shuffled_rows(tensors, count: int, seed: int, clock: EpochSource | None) -> tf.data.Dataset:
     """The `count` rows of `tensors` (a structure of arrays), in a new order each epoch: epoch
     e's from (seed, e), so a resumed fit sees the order an uninterrupted one would (without
     `clock`, the epochs are counted here)."""
     epochs = itertools.count()
+    epoch_of = _epoch_reader(clock)
 
     def epoch_order():
-        epoch = clock.epoch if clock is not None else next(epochs)
+        epoch = epoch_of() if epoch_of is not None else next(epochs)
         yield from np.random.default_rng([seed, epoch]).permutation(count)
 
     constants = tf.nest.map_structure(tf.constant, tensors)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from meme_keras.pipeline.length_bucketed_batches import EpochCounter
 from meme_keras.training.distribution import is_chief, worker_scratch_folder
 
 METADATA = "training_metadata.json"
@@ -37,7 +38,16 @@ class EpochClock(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.epoch = 0
+        # Datasets hold this counter, never the callback (which holds the model).
+        self.counter = EpochCounter()
+
+    @property
+    def epoch(self) -> int:
+        return self.counter.epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self.counter.epoch = epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
