@@ -83,25 +83,13 @@ def classifier_dataset(
             bucket_boundaries=LENGTH_BUCKETS,
             bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKETS) + 1),
         )
-        # Known in advance, so Keras sizes its epochs (and does not warn that the input ran
-        # out of data at the end of each one).
-        lengths = features.padding_mask.sum(axis=1)
-        dataset = dataset.apply(
-            tf.data.experimental.assert_cardinality(
-                bucketed_batch_count(lengths, LENGTH_BUCKETS, batch_size)
-            )
-        )
+        # Its size is left unknown on purpose: given a known number of batches, Keras 3.15's
+        # epoch iterator builds each next epoch's iterator at the end of an epoch (and throws it
+        # away at the next epoch's start), and the fine-tuned folds then differ from a run that
+        # reads each epoch to its end; see `fitting.fit` for the warning this causes.
     else:
         dataset = dataset.padded_batch(batch_size)
     return dataset.prefetch(AUTOTUNE)
-
-
-def bucketed_batch_count(lengths: np.ndarray, boundaries: list[int], batch_size: int) -> int:
-    """How many batches `bucket_by_sequence_length` makes of texts of these `lengths`: each
-    bucket [boundary i-1, boundary i) is cut into batches, its last one possibly short."""
-    buckets = np.searchsorted(boundaries, np.asarray(lengths), side="right")
-    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
-    return int(sum(-(-count // batch_size) for count in counts))
 
 
 def model_inputs(model: keras.Model) -> set[str]:

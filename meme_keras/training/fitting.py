@@ -14,6 +14,7 @@ stopping stops every worker at the same epoch.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import keras
 import numpy as np
@@ -38,14 +39,18 @@ def fit(
     each worker trains on every n-th row of each (see `worker_rows`).
     """
     if not is_multi_worker():
-        return model.fit(
-            dataset,
-            validation_data=validation_data,
-            epochs=epochs,
-            shuffle=False,  # our datasets shuffle themselves
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        with warnings.catch_warnings():
+            # Fine-tuning datasets are length-bucketed generators of unknown size that end with
+            # their epoch (see `classifier_dataset`); Keras warns each time one does.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            return model.fit(
+                dataset,
+                validation_data=validation_data,
+                epochs=epochs,
+                shuffle=False,  # our datasets shuffle themselves
+                callbacks=callbacks,
+                verbose=verbose,
+            )
     return _fit_across_workers(model, dataset, validation_data, epochs, callbacks)
 
 
