@@ -3,7 +3,8 @@
 The serving signature decodes and resizes the images (empty bytes: no image, where the run
 trained on memes without one), tokenizes the texts with the backbone's own keras-hub
 tokenizer (in-graph, tensorflow_text ops: a loader needs `import tensorflow_text`), runs both
-backbones and the head, and applies the tuned thresholds.
+backbones and the head, and applies the tuned thresholds. Span runs export through
+`meme_keras.export.span_saved_model`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from meme_keras.backbones.image_backbones import configured_image_size, load_ima
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.inference import load
+from meme_keras.inference.span_model import SpanModel
 from meme_keras.inference.technique_model import TechniqueModel
 
 SIGNATURE_INPUTS = (
@@ -65,6 +67,20 @@ def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: in
         empty = tf.logical_not(tf.reduce_any(above, axis=-1, keepdims=True))
         above = tf.logical_or(above, tf.logical_and(empty, top))
     return tf.cast(above, tf.int32)
+
+
+def text_model_inputs(wanted: set[str], token_ids, padding_mask, text_backbone=None) -> dict:
+    """The text inputs of a model that takes `wanted`: packed token ids (for a fine-tuned
+    backbone inside it) and/or the frozen `text_backbone`'s features."""
+    text_inputs = {
+        "token_ids": token_ids,
+        "segment_ids": tf.zeros_like(token_ids),
+        "padding_mask": padding_mask,
+    }
+    inputs = {name: text_inputs[name] for name in wanted & set(text_inputs)}
+    if "text_features" in wanted:
+        inputs["text_features"] = text_backbone(text_inputs, training=False)["sequence_output"]
+    return inputs
 
 
 class RawMemeClassifier(tf.Module):
@@ -148,16 +164,9 @@ class RawMemeClassifier(tf.Module):
         # the encoder's cost grows with it (median text: 21 tokens of 128).
         longest = tf.reduce_max(tf.reduce_sum(padding_mask, axis=1))
         token_ids, padding_mask = token_ids[:, :longest], padding_mask[:, :longest]
-        text_inputs = {
-            "token_ids": token_ids,
-            "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": padding_mask,
-        }
-        inputs = {name: text_inputs[name] for name in wanted & set(text_inputs)}
-        if "text_features" in wanted:
-            inputs["text_features"] = self.text_backbone(text_inputs, training=False)[
-                "sequence_output"
-            ]
+        inputs = text_model_inputs(
+            wanted, token_ids, padding_mask, getattr(self, "text_backbone", None)
+        )
         if self.text_only:
             # The constant "no image" cell the text heads were trained beside.
             inputs["image_features"] = tf.zeros([tf.shape(token_ids)[0], 1, 1])
@@ -184,11 +193,17 @@ class RawMemeClassifier(tf.Module):
 
 
 def export_run(run_dir: str | Path, output_dir: str | Path) -> Path:
-    """Writes the SavedModel (signature `serving_default`) for the run in `run_dir`."""
+    """Writes the SavedModel (signature `serving_default`) for the run in `run_dir`: a
+    `RawMemeClassifier` for technique runs, a `RawTextSpanTagger` for span runs."""
     model = load(run_dir)
-    if not isinstance(model, TechniqueModel):
+    if isinstance(model, SpanModel):
+        from meme_keras.export.span_saved_model import RawTextSpanTagger  # (imports this one)
+
+        module = RawTextSpanTagger(model)
+    elif isinstance(model, TechniqueModel):
+        module = RawMemeClassifier(model)
+    else:
         raise ValueError(f"{run_dir}: a {model.task} run has no SavedModel export yet")
-    module = RawMemeClassifier(model)
     output_dir = Path(output_dir)
     tf.saved_model.save(module, str(output_dir), signatures={"serving_default": module.serve})
     return output_dir
