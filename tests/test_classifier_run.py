@@ -195,15 +195,15 @@ def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported)
 
         return served
 
-    # Serially with one model; at once with another, fresh (its first calls are concurrent).
+    # A fresh model's first calls are concurrent; the same model then answers serially.
     for load in (
         lambda: TechniqueModel(output).probabilities,
         lambda: served_by(tf.saved_model.load(str(exported))),
     ):
-        serial_predict, predict = load(), load()
-        serial = [serial_predict(batch) for batch in batches]
+        predict = load()
         with ThreadPoolExecutor(4) as pool:
             concurrent = list(pool.map(predict, batches * 3))
+        serial = [predict(batch) for batch in batches]
         for got, expected in zip(concurrent, serial * 3, strict=True):
             assert np.allclose(got, expected, atol=1e-6)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fine_tuning_runs import changed_layers, nested_layers, reloaded_tiny_run
 
 from meme_keras.pipeline.classifier_inputs import model_live_parts
 
 
+@pytest.mark.heavy
 def test_joint_stage_trains_the_text_backbone_and_the_image_top_together(
     tiny_corpus, tmp_path, monkeypatch
 ):

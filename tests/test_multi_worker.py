@@ -27,6 +27,9 @@ import yaml
 from meme_keras.training.distribution import worker_role
 from meme_keras.training.fitting import worker_rows
 
+# Two worker processes train, one is killed and both resume: minutes on 2 cores.
+pytestmark = pytest.mark.heavy
+
 TIMEOUT_S = 420
 KILL_EPOCH = 2  # worker 1 dies as the first fit's third epoch begins
 DIGEST = re.compile(r"model weights sha256 ([0-9a-f]{64})")
