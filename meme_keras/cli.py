@@ -139,8 +139,17 @@ def _export(args) -> None:
     print(f"exported SavedModel to {path}")
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = DefaultsHelpFormatter
     parser = argparse.ArgumentParser(
         prog="meme-keras", description=__doc__.splitlines()[0], formatter_class=formatter
     )

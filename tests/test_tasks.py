@@ -145,6 +145,10 @@ def test_version_and_help_texts(capsys):
     with pytest.raises(SystemExit):
         cli(["predict", "--help"])
     assert "(default: 3)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert "(default: None)" not in shown and shown.count("(default:") == 2
 
 
 def test_inference_never_imports_training(runs):
