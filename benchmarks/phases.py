@@ -564,6 +564,16 @@ def phase_inference(args: dict) -> dict:
     }
 
 
+def timed(function, items) -> list[float]:
+    """Seconds of `function(item)` for each item, in order."""
+    seconds = []
+    for item in items:
+        started = time.perf_counter()
+        function(item)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def _raw_backbones(run: str):
     """The run's backbones alone (no head, no decoding, no tokenizing): a forward pass on
     already tokenized texts (each batch cut to its longest, as the SavedModel does) and
@@ -634,14 +644,6 @@ def phase_serving(args: dict) -> dict:
     for prepared in raw_single + raw_batches:
         raw_forward(prepared)
 
-    def timed(function, items) -> list[float]:
-        seconds = []
-        for item in items:
-            started = time.perf_counter()
-            function(item)
-            seconds.append(time.perf_counter() - started)
-        return seconds
-
     count = BATCH * len(batches)
     rates = {label: [] for label in [*served, "raw_backbones"]}
     latencies = {label: [] for label in rates}
@@ -675,6 +677,68 @@ def phase_serving(args: dict) -> dict:
             result[f"shipped_to_{label}_ratio"] = statistics.median(
                 [s / o for s, o in zip(shipped, rates[label], strict=True)]
             )
+    return result
+
+
+def phase_serving_spans(args: dict) -> dict:
+    """Paired serving figures of a span run's SavedModel (texts in, spans out) against its
+    text backbone alone on the same texts, already tokenized (each batch cut to its longest),
+    at batch 1 and 32; ratios are medians of the per-repeat ratios."""
+    import tensorflow as tf
+
+    from meme_keras.backbones.text_backbones import load_text_backbone
+    from meme_keras.backbones.text_encoders import make_text_encoder
+    from meme_keras.inference.run_folder import read_run_config
+
+    repeats = args["repeats"]
+    memes = corpus_memes(max(args["single"], BATCH * args["batches"]))
+    texts = [meme.text for meme in memes]
+    single = [texts[i : i + 1] for i in range(args["single"])]
+    batches = [texts[i : i + BATCH] for i in range(0, BATCH * args["batches"], BATCH)]
+    serve = _load_serving(args["saved_model"])[1]
+    text = read_run_config(args["run"])["text_backbone"]
+    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
+    backbone = load_text_backbone(text["name"], text["preset"])
+    forward = tf.function(lambda inputs: backbone(inputs, training=False), reduce_retracing=True)
+
+    def prepare(chunk):
+        encoded = encoder.encode(chunk)
+        longest = max(1, int(encoded.padding_mask.sum(axis=1).max()))
+        ids = tf.constant(encoded.token_ids[:, :longest])
+        mask = tf.constant(encoded.padding_mask[:, :longest])
+        return {"token_ids": ids, "segment_ids": tf.zeros_like(ids), "padding_mask": mask}
+
+    def served(chunk):
+        serve(text=tf.constant(chunk))["span_start"].numpy()
+
+    def raw(prepared):
+        forward(prepared)["sequence_output"].numpy()
+
+    raw_single, raw_batches = [prepare(c) for c in single], [prepare(c) for c in batches]
+    for chunk in single + batches:  # untimed: tracing, caches
+        served(chunk)
+    for prepared in raw_single + raw_batches:
+        raw(prepared)
+
+    count = BATCH * len(batches)
+    rates = {"span_saved_model": [], "raw_text_backbone": []}
+    latencies = {label: [] for label in rates}
+    for _ in range(repeats):
+        rates["span_saved_model"].append(count / sum(timed(served, batches)))
+        latencies["span_saved_model"] += timed(served, single)
+        rates["raw_text_backbone"].append(count / sum(timed(raw, raw_batches)))
+        latencies["raw_text_backbone"] += timed(raw, raw_single)
+    result = {"texts_batch32": count, "texts_batch1": len(single), "repeats": repeats}
+    for label in rates:
+        result[label] = {
+            "batch32_texts_per_s": statistics.median(rates[label]),
+            "batch32_texts_per_s_all": rates[label],
+            "batch1_p50_ms": 1000 * float(np.percentile(latencies[label], 50)),
+            "batch1_p95_ms": 1000 * float(np.percentile(latencies[label], 95)),
+        }
+    result["saved_model_to_raw_ratio"] = statistics.median(
+        [s / r for s, r in zip(*rates.values(), strict=True)]
+    )
     return result
 
 
@@ -739,6 +803,7 @@ PHASES = {
     "export": phase_export,
     "inference": phase_inference,
     "serving": phase_serving,
+    "serving_spans": phase_serving_spans,
     "scale_extract": phase_scale_extract,
     "scale_predict": phase_scale_predict,
     "scale_train": phase_scale_train,

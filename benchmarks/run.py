@@ -4,6 +4,8 @@
     python benchmarks/run.py --quick    # tiny sizes, a smoke run (about 2-3 minutes)
     python benchmarks/run.py --only serving --export-run runs/main --compare-run OTHER_RUN
                                         # serving: SavedModels against their raw backbones
+    python benchmarks/run.py --only serving_spans --span-run runs/spans
+                                        # the span export against its text backbone
 
 Every phase runs in its own Python process (benchmarks/phases.py), so each peak resident
 memory figure (ru_maxrss) belongs to that phase alone. Prints a table, writes JSON
@@ -138,6 +140,7 @@ def run_all(
     all_backbones: bool = False,
     export_run: Path | None = None,
     compare_run: Path | None = None,
+    span_run: Path | None = None,
 ) -> dict:
     def wanted(section):
         return only is None or section in only
@@ -238,6 +241,26 @@ def run_all(
                 },
                 log,
             )
+        if wanted("serving_spans") and span_run is not None:
+            if not (span_run / "model.keras").exists():
+                if only is not None:
+                    raise SystemExit(f"{span_run}: no trained span run (make reproduce trains it)")
+                log(f"serving_spans skipped: {span_run} holds no trained run")
+            else:
+                exported = run_phase(
+                    "export", {"workdir": workdir, "run": str(span_run), "name": "spans"}, log
+                )
+                results["serving_spans"] = run_phase(
+                    "serving_spans",
+                    {
+                        "saved_model": exported["saved_model"],
+                        "run": str(span_run),
+                        "single": size("serving_single", quick),
+                        "batches": size("serving_batches", quick),
+                        "repeats": max(repeats, 5),
+                    },
+                    log,
+                )
         if wanted("scaling"):
             base = size("scale_base", quick)
             results["scaling"] = {"base_memes": base, "extract": [], "predict": [], "train": []}
@@ -415,6 +438,25 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
             ratio = serving["shipped_to_compared_ratio"]
             met = verdict(ratio >= 2.5, ">= 2.5")
             rows.append((section, "shipped / compared, batch 32", _fmt(ratio, 2), met))
+    spans = results.get("serving_spans")
+    if spans:
+        section = "serving spans (paired)"
+        for label, name in (
+            ("span_saved_model", "span SavedModel"),
+            ("raw_text_backbone", "text backbone alone"),
+        ):
+            figures = spans[label]
+            rows += [
+                (section, f"{name}: batch-32 texts/s", _fmt(figures["batch32_texts_per_s"]), ""),
+                (
+                    section,
+                    f"{name}: batch-1 p50 / p95 ms",
+                    f"{figures['batch1_p50_ms']:.0f} / {figures['batch1_p95_ms']:.0f}",
+                    "",
+                ),
+            ]
+        ratio = spans["saved_model_to_raw_ratio"]
+        rows.append((section, "SavedModel / text backbone, batch 32", _fmt(ratio, 2), ""))
     inference = results.get("inference")
     if inference:
         rows += [
@@ -569,7 +611,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=("pipeline", "extract", "compare", "train", "inference", "serving", "scaling"),
+        choices=(
+            "pipeline",
+            "extract",
+            "compare",
+            "train",
+            "inference",
+            "serving",
+            "serving_spans",
+            "scaling",
+        ),
         help="run only these sections",
     )
     parser.add_argument(
@@ -583,6 +634,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="serving: also time this run's SavedModel beside it (e.g. a fold-ensemble run)",
+    )
+    parser.add_argument(
+        "--span-run",
+        type=Path,
+        default=REPOSITORY / "runs" / "spans",
+        help="serving_spans: the span run whose SavedModel is timed",
     )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 3)
@@ -598,7 +655,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     only = set(args.only) if args.only else None
     results = run_all(
-        args.quick, repeats, only, log, args.all_backbones, args.export_run, args.compare_run
+        args.quick,
+        repeats,
+        only,
+        log,
+        args.all_backbones,
+        args.export_run,
+        args.compare_run,
+        args.span_run,
     )
     if "scaling" in results:
         results["scaling"]["summary"] = scaling_summary(results["scaling"])
