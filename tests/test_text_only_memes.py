@@ -115,3 +115,19 @@ def test_a_run_that_never_saw_text_only_memes_refuses_them(text_only_run, tmp_pa
         served.signatures["serving_default"](
             image_bytes=tf.constant([b""]), text=tf.constant(["a"])
         )
+
+
+def test_scores_with_and_without_images_script(text_only_run, tiny_corpus):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "without_images.py"
+    spec = importlib.util.spec_from_file_location("without_images_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    memes = load_split("test", 3, tiny_corpus)
+    scores = module.scores_with_and_without_images(text_only_run, memes)
+    test = json.loads((text_only_run / "metrics.json").read_text())["test"]
+    assert scores["with_images"]["micro_f1"] == pytest.approx(test["micro_f1"])
+    assert scores["with_images"]["macro_f1"] == pytest.approx(test["macro_f1"])
+    assert set(scores["without_images"]) >= {"micro_f1", "macro_f1"}
