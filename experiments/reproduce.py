@@ -23,6 +23,7 @@ from meme_keras.console import configure_logging, import_tensorflow_quietly  # n
 
 import_tensorflow_quietly()  # before anything imports TensorFlow
 
+from experiments.per_technique_figure import draw, per_technique_f1  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
 from meme_keras.training.classifier_run import constant_top_k_scores  # noqa: E402
 from meme_keras.training.run import train_config  # noqa: E402
@@ -155,6 +156,7 @@ def text_task(assets: Path, reuse: bool) -> tuple[str, str, str]:
 
 
 TASKS = {"techniques": main_task, "spans": span_task, "text_techniques": text_task}
+RUN_OF_TASK = {"main": "techniques", "spans": "spans", "text_techniques": "text_techniques"}
 
 
 def main() -> None:
@@ -173,6 +175,12 @@ def main() -> None:
     assets = REPOSITORY / "assets"
     assets.mkdir(exist_ok=True)
     summary = [TASKS[task](assets, reuse=not args.retrain) for task in args.tasks]
+    panels = {
+        subtask: {"2021 data only": per_technique_f1(REPOSITORY / "runs" / run)}
+        for subtask, run in (("3", "main"), ("2", "spans"), ("1", "text_techniques"))
+        if RUN_OF_TASK[run] in args.tasks
+    }
+    print(f"\nPer-technique test F1: {draw(panels, assets / 'per_technique_f1.png')}")
     lines = ["| subtask | run | test score |", "|---|---|---|"]
     lines += [f"| {subtask} | runs/{run} | {score} |" for subtask, run, score in summary]
     print("\nSummary, 2021 test set:\n" + "\n".join(lines))
