@@ -17,6 +17,8 @@ import tensorflow as tf
 from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
+from meme_keras.export.serving_graph import assert_no_rows, text_model_inputs
+from meme_keras.export.span_saved_model import RawTextSpanTagger
 from meme_keras.inference import load
 from meme_keras.inference.span_model import SpanModel
 from meme_keras.inference.technique_model import TechniqueModel
@@ -50,14 +52,6 @@ def image_signature_matches(encoded: tf.Tensor) -> tf.Tensor:
     )
 
 
-def assert_no_rows(bad: tf.Tensor, problem: str):
-    """An assertion that fails naming the rows where `bad` (bool [batch]) holds."""
-    rows = tf.where(bad)[:, 0]
-    return tf.debugging.Assert(
-        tf.equal(tf.size(rows), 0), [problem + " at rows", rows], summarize=20
-    )
-
-
 def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: int):
     """Multi-hot int32 decisions; with `min_labels_per_meme` >= 1 the top label is always kept
     (the same rule as `meme_keras.thresholds.apply_thresholds`)."""
@@ -67,20 +61,6 @@ def apply_thresholds_in_graph(probabilities, thresholds, min_labels_per_meme: in
         empty = tf.logical_not(tf.reduce_any(above, axis=-1, keepdims=True))
         above = tf.logical_or(above, tf.logical_and(empty, top))
     return tf.cast(above, tf.int32)
-
-
-def text_model_inputs(wanted: set[str], token_ids, padding_mask, text_backbone=None) -> dict:
-    """The text inputs of a model that takes `wanted`: packed token ids (for a fine-tuned
-    backbone inside it) and/or the frozen `text_backbone`'s features."""
-    text_inputs = {
-        "token_ids": token_ids,
-        "segment_ids": tf.zeros_like(token_ids),
-        "padding_mask": padding_mask,
-    }
-    inputs = {name: text_inputs[name] for name in wanted & set(text_inputs)}
-    if "text_features" in wanted:
-        inputs["text_features"] = text_backbone(text_inputs, training=False)["sequence_output"]
-    return inputs
 
 
 class RawMemeClassifier(tf.Module):
@@ -197,8 +177,6 @@ def export_run(run_dir: str | Path, output_dir: str | Path) -> Path:
     `RawMemeClassifier` for technique runs, a `RawTextSpanTagger` for span runs."""
     model = load(run_dir)
     if isinstance(model, SpanModel):
-        from meme_keras.export.span_saved_model import RawTextSpanTagger  # (imports this one)
-
         module = RawTextSpanTagger(model)
     elif isinstance(model, TechniqueModel):
         module = RawMemeClassifier(model)

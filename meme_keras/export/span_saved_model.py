@@ -25,7 +25,7 @@ from keras_hub.src.tokenizers.word_piece_tokenizer import (
 )
 
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
-from meme_keras.export.saved_model import assert_no_rows, text_model_inputs
+from meme_keras.export.serving_graph import assert_no_rows, text_model_inputs
 from meme_keras.inference.span_model import SpanModel
 
 SIGNATURE_INPUTS = (tf.TensorSpec([None], tf.string, name="text"),)
