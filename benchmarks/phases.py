@@ -574,6 +574,42 @@ def timed(function, items) -> list[float]:
     return seconds
 
 
+def _raw_text_backbone(text: dict):
+    """The text backbone alone: (prepare, forward). `prepare(texts)` tokenizes a batch and cuts
+    it to its longest text, as the SavedModels do; `forward(inputs)` runs the backbone."""
+    import tensorflow as tf
+
+    from meme_keras.backbones.text_backbones import load_text_backbone
+    from meme_keras.backbones.text_encoders import make_text_encoder
+
+    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
+    model = load_text_backbone(text["name"], text["preset"])
+    # reduce_retracing: texts of new lengths reuse one graph, as the SavedModel's signature does
+    forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+
+    def prepare(texts):
+        encoded = encoder.encode(texts)
+        longest = max(1, int(encoded.padding_mask.sum(axis=1).max()))
+        ids = tf.constant(encoded.token_ids[:, :longest])
+        mask = tf.constant(encoded.padding_mask[:, :longest])
+        return {"token_ids": ids, "segment_ids": tf.zeros_like(ids), "padding_mask": mask}
+
+    return prepare, forward
+
+
+def _serving_figures(rates: dict, latencies: dict, unit: str) -> dict:
+    """Per label: the median batch-32 rate (and every repeat's) and batch-1 p50/p95 latency."""
+    return {
+        label: {
+            f"batch32_{unit}_per_s": statistics.median(rates[label]),
+            f"batch32_{unit}_per_s_all": rates[label],
+            "batch1_p50_ms": 1000 * float(np.percentile(latencies[label], 50)),
+            "batch1_p95_ms": 1000 * float(np.percentile(latencies[label], 95)),
+        }
+        for label in rates
+    }
+
+
 def _raw_backbones(run: str):
     """The run's backbones alone (no head, no decoding, no tokenizing): a forward pass on
     already tokenized texts (each batch cut to its longest, as the SavedModel does) and
@@ -581,18 +617,11 @@ def _raw_backbones(run: str):
     import tensorflow as tf
 
     from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
-    from meme_keras.backbones.text_backbones import load_text_backbone
-    from meme_keras.backbones.text_encoders import make_text_encoder
     from meme_keras.inference.run_folder import read_run_config
 
     config = read_run_config(run)
     text, image = config["text_backbone"], config["image_backbone"]
-    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
-    text_model = load_text_backbone(text["name"], text["preset"])
-    # reduce_retracing: texts of new lengths reuse one graph, as the SavedModel's signature does
-    text_forward = tf.function(
-        lambda inputs: text_model(inputs, training=False), reduce_retracing=True
-    )
+    prepare_texts, text_forward = _raw_text_backbone(text)
     image_size = configured_image_size(image)
     image_model = load_image_backbone(image["name"], image["weights"], image_size)
     image_forward = tf.function(
@@ -600,15 +629,8 @@ def _raw_backbones(run: str):
     )
 
     def prepare(memes):
-        encoded = encoder.encode([meme.text for meme in memes])
-        longest = max(1, int(encoded.padding_mask.sum(axis=1).max()))
-        ids = tf.constant(encoded.token_ids[:, :longest])
         return (
-            {
-                "token_ids": ids,
-                "segment_ids": tf.zeros_like(ids),
-                "padding_mask": tf.constant(encoded.padding_mask[:, :longest]),
-            },
+            prepare_texts([meme.text for meme in memes]),
             tf.constant(_decoded_images([m.image_path for m in memes], image_size)),
         )
 
@@ -661,13 +683,7 @@ def phase_serving(args: dict) -> dict:
         "runs": args["runs"],
         "shipped": args["shipped"],
     }
-    for label in rates:
-        result[label] = {
-            "batch32_memes_per_s": statistics.median(rates[label]),
-            "batch32_memes_per_s_all": rates[label],
-            "batch1_p50_ms": 1000 * float(np.percentile(latencies[label], 50)),
-            "batch1_p95_ms": 1000 * float(np.percentile(latencies[label], 95)),
-        }
+    result.update(_serving_figures(rates, latencies, "memes"))
     shipped = rates[args["shipped"]]
     result["shipped_to_raw_backbones_ratio"] = statistics.median(
         [s / r for s, r in zip(shipped, rates["raw_backbones"], strict=True)]
@@ -686,8 +702,6 @@ def phase_serving_spans(args: dict) -> dict:
     at batch 1 and 32; ratios are medians of the per-repeat ratios."""
     import tensorflow as tf
 
-    from meme_keras.backbones.text_backbones import load_text_backbone
-    from meme_keras.backbones.text_encoders import make_text_encoder
     from meme_keras.inference.run_folder import read_run_config
 
     repeats = args["repeats"]
@@ -696,17 +710,7 @@ def phase_serving_spans(args: dict) -> dict:
     single = [texts[i : i + 1] for i in range(args["single"])]
     batches = [texts[i : i + BATCH] for i in range(0, BATCH * args["batches"], BATCH)]
     serve = _load_serving(args["saved_model"])[1]
-    text = read_run_config(args["run"])["text_backbone"]
-    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
-    backbone = load_text_backbone(text["name"], text["preset"])
-    forward = tf.function(lambda inputs: backbone(inputs, training=False), reduce_retracing=True)
-
-    def prepare(chunk):
-        encoded = encoder.encode(chunk)
-        longest = max(1, int(encoded.padding_mask.sum(axis=1).max()))
-        ids = tf.constant(encoded.token_ids[:, :longest])
-        mask = tf.constant(encoded.padding_mask[:, :longest])
-        return {"token_ids": ids, "segment_ids": tf.zeros_like(ids), "padding_mask": mask}
+    prepare, forward = _raw_text_backbone(read_run_config(args["run"])["text_backbone"])
 
     def served(chunk):
         serve(text=tf.constant(chunk))["span_start"].numpy()
@@ -729,13 +733,7 @@ def phase_serving_spans(args: dict) -> dict:
         rates["raw_text_backbone"].append(count / sum(timed(raw, raw_batches)))
         latencies["raw_text_backbone"] += timed(raw, raw_single)
     result = {"texts_batch32": count, "texts_batch1": len(single), "repeats": repeats}
-    for label in rates:
-        result[label] = {
-            "batch32_texts_per_s": statistics.median(rates[label]),
-            "batch32_texts_per_s_all": rates[label],
-            "batch1_p50_ms": 1000 * float(np.percentile(latencies[label], 50)),
-            "batch1_p95_ms": 1000 * float(np.percentile(latencies[label], 95)),
-        }
+    result.update(_serving_figures(rates, latencies, "texts"))
     result["saved_model_to_raw_ratio"] = statistics.median(
         [s / r for s, r in zip(*rates.values(), strict=True)]
     )
