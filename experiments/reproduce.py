@@ -156,7 +156,6 @@ def text_task(assets: Path, reuse: bool) -> tuple[str, str, str]:
 
 
 TASKS = {"techniques": main_task, "spans": span_task, "text_techniques": text_task}
-RUN_OF_TASK = {"main": "techniques", "spans": "spans", "text_techniques": "text_techniques"}
 
 
 def main() -> None:
@@ -177,8 +176,12 @@ def main() -> None:
     summary = [TASKS[task](assets, reuse=not args.retrain) for task in args.tasks]
     panels = {
         subtask: {"2021 data only": per_technique_f1(REPOSITORY / "runs" / run)}
-        for subtask, run in (("3", "main"), ("2", "spans"), ("1", "text_techniques"))
-        if RUN_OF_TASK[run] in args.tasks
+        for subtask, run, task in (
+            ("3", "main", "techniques"),
+            ("2", "spans", "spans"),
+            ("1", "text_techniques", "text_techniques"),
+        )
+        if task in args.tasks
     }
     print(f"\nPer-technique test F1: {draw(panels, assets / 'per_technique_f1.png')}")
     lines = ["| subtask | run | test score |", "|---|---|---|"]
