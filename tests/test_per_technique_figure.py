@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "per_technique_figure.py"
+from experiment_scripts import load_experiment_script
 
 
 @pytest.fixture(scope="module")
 def figure():
-    spec = importlib.util.spec_from_file_location("per_technique_figure_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment_script("per_technique_figure")
 
 
 def test_reads_both_kinds_of_run_and_draws_a_png(figure, tmp_path):

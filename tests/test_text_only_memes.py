@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from experiment_scripts import load_experiment_script
 
 import meme_keras as mk
 from meme_keras.backbones.features import image_features
@@ -118,13 +119,7 @@ def test_a_run_that_never_saw_text_only_memes_refuses_them(text_only_run, tmp_pa
 
 
 def test_scores_with_and_without_images_script(text_only_run, tiny_corpus):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "experiments" / "without_images.py"
-    spec = importlib.util.spec_from_file_location("without_images_script", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_experiment_script("without_images")
     memes = load_split("test", 3, tiny_corpus)
     scores = module.scores_with_and_without_images(text_only_run, memes)
     test = json.loads((text_only_run / "metrics.json").read_text())["test"]
