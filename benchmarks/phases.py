@@ -579,11 +579,12 @@ def _raw_text_backbone(text: dict):
     it to its longest text, as the SavedModels do; `forward(inputs)` runs the backbone."""
     import tensorflow as tf
 
+    from meme_keras.backbones.adapted_text import text_preset
     from meme_keras.backbones.text_backbones import load_text_backbone
     from meme_keras.backbones.text_encoders import make_text_encoder
 
-    encoder = make_text_encoder(text["name"], text["sequence_length"], text["preset"])
-    model = load_text_backbone(text["name"], text["preset"])
+    encoder = make_text_encoder(text["name"], text["sequence_length"], text_preset(text))
+    model = load_text_backbone(text["name"], text_preset(text))
     # reduce_retracing: texts of new lengths reuse one graph, as the SavedModel's signature does
     forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPOSITORY))
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from meme_keras.backbones.adapted_text import text_preset  # noqa: E402
 from meme_keras.backbones.text_backbones import load_text_backbone  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
 from meme_keras.data.corpus import default_data_dir  # noqa: E402
@@ -87,7 +88,7 @@ def main() -> None:
         )
     ]
     backbone = load_text_backbone(
-        config["text_backbone"]["name"], config["text_backbone"]["preset"]
+        config["text_backbone"]["name"], text_preset(config["text_backbone"])
     )
     tagger = fine_tune_span_tagger(backbone, head, train, config, verbose=2)
     rows.append(

@@ -32,11 +32,41 @@ class ImageBackboneConfig(TypedConfig):
 
 
 @dataclass
+class TextAdaptationConfig(TypedConfig):
+    """The text backbone fine-tuned once on extra labelled memes before any fold sees it
+    (`meme_keras.training.text_adaptation`): every 2024 meme with the 22 techniques of subtask
+    3 and the 20 of subtask 1 as one multi-task head, a label set a meme lacks left out of the
+    loss. No 2021 meme takes part, so every fold and task may start from it."""
+
+    corpora: list[Literal["semeval2024"]] = field(default_factory=lambda: ["semeval2024"])
+    epochs: int = 2
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+    def check(self, where: str) -> None:
+        if not self.corpora:
+            raise ConfigError(f"{where}: corpora names at least one corpus")
+        if self.epochs < 1 or self.learning_rate <= 0 or self.batch_size < 1:
+            raise ConfigError(f"{where}: needs epochs >= 1, learning_rate > 0, batch_size >= 1")
+
+
+@dataclass
 class TextBackboneConfig(TypedConfig):
     name: str = "all_minilm_l6_v2"
     # A local keras-hub preset or Hugging Face folder (null: the backbone's offline default).
     preset: str | None = None
     sequence_length: int = 128
+    # null: the pretrained weights as they are; else adapted to extra memes first, once, cached.
+    adaptation: TextAdaptationConfig | None = None
+
+    def check(self, where: str) -> None:
+        if self.adaptation is not None and self.name.startswith("all_mpnet"):
+            raise ConfigError(
+                f"{where}.adaptation: not for {self.name} yet (its loader reads Hugging Face "
+                "folders, not the keras-hub presets an adaptation writes)"
+            )
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras_hub
 import tensorflow as tf
 
+from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
@@ -87,8 +88,8 @@ class RawMemeClassifier(tf.Module):
                 image["name"], image["weights"], self.image_size
             )
         if "text_features" in wanted:
-            self.text_backbone = load_text_backbone(text["name"], text["preset"])
-        tokenizer = load_text_tokenizer(text["name"], text["preset"])
+            self.text_backbone = load_text_backbone(text["name"], text_preset(text))
+        tokenizer = load_text_tokenizer(text["name"], text_preset(text))
         self.packer = keras_hub.layers.StartEndPacker(
             start_value=tokenizer.cls_token_id,
             end_value=tokenizer.sep_token_id,

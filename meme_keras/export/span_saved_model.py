@@ -24,6 +24,7 @@ from keras_hub.src.tokenizers.word_piece_tokenizer import (
     WHITESPACE_PUNCTUATION_AND_CJK_REGEX,
 )
 
+from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.export.serving_graph import assert_no_rows, text_model_inputs
 from meme_keras.inference.span_model import SpanModel
@@ -188,7 +189,7 @@ class RawTextSpanTagger(tf.Module):
     def __init__(self, predictor: SpanModel):
         super().__init__(name="raw_text_span_tagger")
         backbone = predictor.config["text_backbone"]
-        tokenizer = load_text_tokenizer(backbone["name"], backbone["preset"])
+        tokenizer = load_text_tokenizer(backbone["name"], text_preset(backbone))
         if not (
             isinstance(tokenizer, keras_hub.models.BertTokenizer)
             and tokenizer.split
@@ -211,7 +212,7 @@ class RawTextSpanTagger(tf.Module):
         )
         self.model = predictor.model
         if "text_features" in set(self.model.input):
-            self.text_backbone = load_text_backbone(backbone["name"], backbone["preset"])
+            self.text_backbone = load_text_backbone(backbone["name"], text_preset(backbone))
         self.threshold = predictor.threshold
         self.techniques = tf.constant(list(predictor.techniques))
         # Spans of one place sort by technique name, as `Span`s do.

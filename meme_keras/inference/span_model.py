@@ -10,6 +10,7 @@ import keras
 
 import meme_keras.losses  # noqa: F401  (saved models name the loss they were compiled with)
 import meme_keras.models  # noqa: F401  (registers the custom layers for loading)
+from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.features import text_features
 from meme_keras.data.meme import Meme, Span
 from meme_keras.evaluation.span_predictions import prediction_records
@@ -50,7 +51,7 @@ class SpanModel:
             memes,
             backbone["name"],
             backbone["sequence_length"],
-            preset=backbone["preset"],
+            preset=text_preset(backbone),
             cache_dir=cache_dir,
             **options,
         )

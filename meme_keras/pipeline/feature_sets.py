@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.features import DEFAULT_CACHE, image_features, text_features
 from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone
@@ -77,7 +78,7 @@ def build_feature_set(
         memes,
         text["name"],
         text["sequence_length"],
-        text["preset"],
+        text_preset(text),
         model=text_model,
         cache_dir=cache_dir,
         **kwargs,
@@ -118,7 +119,7 @@ def load_frozen_backbones(config: dict) -> dict:
         "image_model": None
         if image is None
         else load_image_backbone(image["name"], image["weights"], image["image_size"]),
-        "text_model": load_text_backbone(text["name"], text["preset"]),
+        "text_model": load_text_backbone(text["name"], text_preset(text)),
     }
 
 

@@ -21,6 +21,7 @@ from meme_keras.atomic_files import (
     write_csv_atomically,
     write_json_atomically,
 )
+from meme_keras.backbones.adapted_text import adaptation_files
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import TypedConfig, config_from_dict, write_config
 from meme_keras.config.typed_config import plain
@@ -258,6 +259,7 @@ def run_classifier(
     ]
     if config["extra_memes"]:
         data_files.append(extra_meme_file(task.subtask))
+    data_files += adaptation_files(config["text_backbone"])
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)

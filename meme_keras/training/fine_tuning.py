@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.image_backbones import (
     configured_image_size,
     load_image_backbone,
@@ -58,7 +59,7 @@ class LiveBackbones:
     def __init__(self, config: dict, parts: frozenset[str]):
         image, text = config["image_backbone"], config["text_backbone"]
         self.image_size = None if image is None else configured_image_size(image)
-        self.text = load_text_backbone(text["name"], text["preset"]) if "text" in parts else None
+        self.text = load_text_backbone(text["name"], text_preset(text)) if "text" in parts else None
         self.image = self.image_top = None
         if parts & {"image", "image_top"}:
             self.image = load_image_backbone(image["name"], image["weights"], self.image_size)

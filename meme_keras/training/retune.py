@@ -18,7 +18,11 @@ from meme_keras.atomic_files import write_json_atomically
 from meme_keras.data.corpus import default_data_dir, load_split
 from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot, multilabel_scores
 from meme_keras.evaluation.technique_predictions import write_technique_predictions
-from meme_keras.inference.run_folder import read_run_config
+from meme_keras.inference.run_folder import (
+    RUN_TEXT_BACKBONE,
+    keep_text_backbone,
+    read_run_config,
+)
 from meme_keras.tasks import get_task
 from meme_keras.thresholds import (
     TunedThresholds,
@@ -62,6 +66,8 @@ def retune_run(run_dir, output_dir, **rule) -> dict:
     for name in COPIED:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, output_dir / name)
+    if (run_dir / RUN_TEXT_BACKBONE).is_dir():
+        keep_text_backbone(run_dir / RUN_TEXT_BACKBONE, output_dir)
     tuned.to_json(output_dir / "thresholds.json")
     write_sweep(tuned.sweep, output_dir / "threshold_sweep.csv")
     plot_threshold_sweep(

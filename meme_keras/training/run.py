@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from meme_keras.config import TypedConfig, config_from_dict, load_config
+from meme_keras.inference.run_folder import keep_text_backbone
 from meme_keras.tasks import get_task
 from meme_keras.training.distribution import worker_scratch_folder, writes_run_folder
+from meme_keras.training.text_adaptation import ensure_adapted_text_backbone
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,11 @@ def train_config(
     output.mkdir(parents=True, exist_ok=True)
     with logged_to(output / "train.log"):
         log.info("training %s run %r into %s", config.task, config.name, output)
-        return trainer(config, output, verbose=verbose, reuse_finished=reuse_finished)
+        adapted = ensure_adapted_text_backbone(config["text_backbone"], verbose)
+        metrics = trainer(config, output, verbose=verbose, reuse_finished=reuse_finished)
+        if adapted is not None:
+            keep_text_backbone(adapted, output)
+        return metrics
 
 
 def _train_as_worker(trainer, config, output: Path, verbose: int) -> dict:
@@ -55,6 +61,7 @@ def _train_as_worker(trainer, config, output: Path, verbose: int) -> dict:
     try:
         with logged_to(scratch / "train.log"):
             log.info("training %s run %r as a worker of %s", config.task, config.name, output)
+            ensure_adapted_text_backbone(config["text_backbone"], verbose)
             return trainer(config, output, verbose=verbose)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

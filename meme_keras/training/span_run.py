@@ -27,6 +27,7 @@ from meme_keras.atomic_files import (
     write_json_atomically,
     write_text_atomically,
 )
+from meme_keras.backbones.adapted_text import adaptation_files, text_preset
 from meme_keras.backbones.features import text_features
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import SpansConfig, write_config
@@ -80,7 +81,7 @@ def load_data(split: str, techniques, config: SpansConfig, data_dir: Path) -> To
     memes = load_split(split, 2, data_dir, check_images=False)
     backbone = config["text_backbone"]
     encoded = text_features(
-        memes, backbone["name"], backbone["sequence_length"], preset=backbone["preset"]
+        memes, backbone["name"], backbone["sequence_length"], preset=text_preset(backbone)
     )
     return token_tag_data(memes, encoded, techniques)
 
@@ -102,7 +103,7 @@ def ptc_training_sentences(techniques, config: SpansConfig) -> TokenTagData:
     log.info("PTC: %d sentences with spans, %d without, in every fold", len(tagged), count)
     backbone = config["text_backbone"]
     encoded = text_features(
-        chosen, backbone["name"], backbone["sequence_length"], preset=backbone["preset"]
+        chosen, backbone["name"], backbone["sequence_length"], preset=text_preset(backbone)
     )
     data = token_tag_data(chosen, encoded, techniques)
     data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
@@ -279,6 +280,7 @@ def run_spans(
     data_files = [data_dir / SPLIT_FILES[(2, split)] for split in SPLITS]
     if config.extra_articles:
         data_files += ptc_label_files()
+    data_files += adaptation_files(config["text_backbone"])
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:
         log.info("%s: finished with this config, data and code; reusing it", output_dir)
