@@ -1,0 +1,42 @@
+"""`make reproduce`'s final configs: each task's final and 2021-only runs, labelled by data."""
+
+from __future__ import annotations
+
+import pytest
+from experiment_scripts import load_experiment_script
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    return load_experiment_script("reproduce")
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("main", False),
+        ("main_adapted", True),
+        ("text_frozen_extra", True),
+        ("spans_ptc", True),
+        ("spans", False),
+        ("text_techniques", False),
+    ],
+)
+def test_a_config_uses_extra_data_when_it_adapts_or_adds_corpora(reproduce, name, extra):
+    assert reproduce.uses_extra_data(reproduce.configured(name)) is extra
+    assert reproduce.data_label(name) == ("with extra data" if extra else "2021 data only")
+
+
+def test_final_configs_are_of_their_task_and_the_2021_only_ones_use_no_extra_data(reproduce):
+    for task, (final, only_2021) in reproduce.FINAL_CONFIGS.items():
+        assert reproduce.configured(final).task == task
+        assert reproduce.configured(only_2021).task == task
+        assert not reproduce.uses_extra_data(reproduce.configured(only_2021))
+
+
+def test_2021_only_runs_are_trained_only_when_asked_and_different(reproduce, monkeypatch):
+    monkeypatch.setitem(reproduce.FINAL_CONFIGS, "techniques", ("main_adapted", "main"))
+    assert reproduce.final_runs("techniques", with_2021_only=False) == ["main_adapted"]
+    assert reproduce.final_runs("techniques", with_2021_only=True) == ["main_adapted", "main"]
+    monkeypatch.setitem(reproduce.FINAL_CONFIGS, "techniques", ("main", "main"))
+    assert reproduce.final_runs("techniques", with_2021_only=True) == ["main"]
