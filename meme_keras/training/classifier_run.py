@@ -77,6 +77,7 @@ from meme_keras.training.frozen_companion import (
 )
 from meme_keras.training.provenance import provenance, weights_digest
 from meme_keras.training.run_summaries import plot_per_technique_f1, write_run_summaries
+from meme_keras.training.traced_models import reusing_traces
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,14 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
     probabilities, which come from single networks too.
     "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
     `sets["extra"]` and text-only copies (`sets["text_only"]`, row for row train then dev),
-    when there, join every training part, never a validation part (`training_part`).
+    when there, join every training part, never a validation part (`training_part`). Each
+    stage's steps are traced once for all folds and the refit (`reusing_traces`).
     """
+    with reusing_traces():
+        return _train_and_tune(config, sets, techniques, log_dir, verbose)
+
+
+def _train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, verbose=0):
     settings = config["thresholds"]
     extra, text_only = sets.get("extra"), sets.get("text_only")
     if settings["tune_on"] == "folds":

@@ -154,6 +154,7 @@ def train_stages(
                 name,
                 verbose,
                 stage_epochs,
+                trace_key=("stage", index),
             )
             continue
         if head is None:
@@ -180,6 +181,7 @@ def train_stages(
             epochs=stage["epochs"],
             callbacks=callbacks,
             verbose=verbose,
+            trace_key=("stage", index),
         )
         if stage_epochs is not None:
             stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Hashable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from meme_keras.training.distribution import is_multi_worker
+from meme_keras.training.traced_models import fit_reusing_trace
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +34,31 @@ def fit(
     epochs: int,
     callbacks: list[keras.callbacks.Callback],
     verbose: int = 0,
+    trace_key: Hashable | None = None,
 ) -> keras.callbacks.History:
     """`model.fit(dataset, validation_data=..., epochs=..., callbacks=...)` under any strategy.
 
     `dataset` yields global batches `(inputs, labels[, sample_weights])`; across workers,
-    each worker trains on every n-th row of each (see `worker_rows`).
+    each worker trains on every n-th row of each (see `worker_rows`). Within
+    `reusing_traces()`, fits with the same `trace_key` share one traced model (one worker).
     """
     if not is_multi_worker():
-        with warnings.catch_warnings():
-            # Fine-tuning datasets are length-bucketed generators of unknown size that end with
-            # their epoch (see `classifier_dataset`); Keras warns each time one does.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            return model.fit(
-                dataset,
-                validation_data=validation_data,
-                epochs=epochs,
-                shuffle=False,  # our datasets shuffle themselves
-                callbacks=callbacks,
-                verbose=verbose,
-            )
+
+        def fit_on_one_worker(fitted: keras.Model) -> keras.callbacks.History:
+            with warnings.catch_warnings():
+                # Fine-tuning datasets are length-bucketed generators of unknown size that end
+                # with their epoch (see `classifier_dataset`); Keras warns each time one does.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                return fitted.fit(
+                    dataset,
+                    validation_data=validation_data,
+                    epochs=epochs,
+                    shuffle=False,  # our datasets shuffle themselves
+                    callbacks=callbacks,
+                    verbose=verbose,
+                )
+
+        return fit_reusing_trace(trace_key, model, fit_on_one_worker)
     return _fit_across_workers(model, dataset, validation_data, epochs, callbacks)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 
 import keras
@@ -78,9 +79,11 @@ def fit_head(
     name: str | None = None,
     verbose: int = 0,
     stage_epochs: list[int] | None = None,
+    trace_key: Hashable | None = None,
 ) -> keras.Model:
     """Trains a head (new unless `model` is given) for one stage on cached features.
-    `stage_epochs`, if given, gets the number of epochs behind the weights kept."""
+    `stage_epochs`, if given, gets the number of epochs behind the weights kept; `trace_key`
+    is `fit`'s."""
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage["learning_rate"], train.labels)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
@@ -92,6 +95,7 @@ def fit_head(
         epochs=stage["epochs"],
         callbacks=callbacks,
         verbose=verbose,
+        trace_key=trace_key,
     )
     if stage_epochs is not None:
         stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))
