@@ -34,6 +34,8 @@ def test_mirrored_strategy_trains_and_saves_on_two_logical_cpus(tiny_corpus, tmp
         tiny_corpus,
         strategy="mirrored",
         stages=[{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
+        # Two folds: the second fits on the first one's traced model, under the strategy.
+        thresholds={"tune_on": "folds", "folds": 2},
     )
     result = subprocess.run(
         [

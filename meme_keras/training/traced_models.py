@@ -59,7 +59,8 @@ def fit_reusing_trace(
     if traced is None or traced.signature != signature:
         if traced is not None:
             log.debug("trace %r: a different model, traced anew", key)
-        model.optimizer.build(model.trainable_variables)
+        with model.distribute_strategy.scope():  # mirrored optimizer state under a strategy
+            model.optimizer.build(model.trainable_variables)
         initial = [np.array(variable) for variable in model.optimizer.variables]
         result = fit_model(model)
         cache[key] = _Traced(model, initial, signature)
