@@ -112,3 +112,24 @@ def test_fine_tuned_folds_with_traces_reused_equal_fresh_ones(
         np.testing.assert_allclose(
             np.load(tmp_path / "reused" / name), np.load(tmp_path / "fresh" / name), atol=1e-5
         )
+
+
+def test_span_folds_with_traces_reused_equal_fresh_ones(monkeypatch, caplog):
+    from test_examples_and_folds import token_tag_data
+
+    from meme_keras.config import span_config
+    from meme_keras.training import span_training
+
+    pool = token_tag_data([f"m{i}" for i in range(12)], length=6, real=4)
+    pool.tags[:] = np.random.default_rng(2).random(pool.tags.shape) < 0.3
+    config = span_config(
+        {"seed": 1, "epochs": 2, "grid": {"label_smoothing": [0.1], "alpha": [2.0]}}
+    )
+    configs = [{**config, "loss": loss} for loss in span_training.grid_points(config)]
+    with caplog.at_level(logging.DEBUG, logger="meme_keras.training.traced_models"):
+        reused = span_training.cross_validate_span_taggers(pool, configs, 3, folds=2, seed=1)
+    assert any("fits in place" in record.message for record in caplog.records)
+    monkeypatch.setattr(span_training, "reusing_traces", contextlib.nullcontext)
+    fresh = span_training.cross_validate_span_taggers(pool, configs, 3, folds=2, seed=1)
+    for got, expected in zip(reused[0], fresh[0], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -28,6 +28,7 @@ from meme_keras.pipeline.token_tags import (
 from meme_keras.training.callbacks import training_callbacks
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.loss_factory import make_loss
+from meme_keras.training.traced_models import fit_reusing_trace, reusing_traces
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +124,20 @@ def fit_span_taggers(
         # Averaged over real tokens only: the per-token sample_weight is the mask.
         loss=[make_loss(c["loss"], reduction="mean_with_sample_weight") for c in configs],
     )
-    together.fit(
-        inputs,
-        [targets] * len(heads),
-        sample_weight=[weights] * len(heads),
-        batch_size=batch_size,
-        epochs=configs[0]["epochs"],
-        shuffle=True,
-        # Fixed epochs, no early stopping: held-out memes tune the threshold instead.
-        callbacks=training_callbacks(log_dir, validation=False, patience=0),
-        verbose=verbose,
+    fit_reusing_trace(
+        ("span_taggers", len(heads)),  # the same heads in every fold: traced once
+        together,
+        lambda fitted: fitted.fit(
+            inputs,
+            [targets] * len(heads),
+            sample_weight=[weights] * len(heads),
+            batch_size=batch_size,
+            epochs=configs[0]["epochs"],
+            shuffle=True,
+            # Fixed epochs, no early stopping: held-out memes tune the threshold instead.
+            callbacks=training_callbacks(log_dir, validation=False, patience=0),
+            verbose=verbose,
+        ),
     )
     return heads
 
@@ -175,7 +180,8 @@ def cross_validate_span_taggers(
         probabilities = [predict_tag_probabilities(head, inputs) for head in fold_heads]
         return np.stack(probabilities, axis=1), fold_heads
 
-    out_of_fold, fold_heads = cross_validated(len(pool), folds, seed, fit_fold, "span folds")
+    with reusing_traces():
+        out_of_fold, fold_heads = cross_validated(len(pool), folds, seed, fit_fold, "span folds")
     heads = [[fold[i] for fold in fold_heads] for i in range(len(configs))]
     return [out_of_fold[:, i] for i in range(len(configs))], heads
 
