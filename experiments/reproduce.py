@@ -92,7 +92,7 @@ def threshold_rules_table(path: Path) -> str | None:
 FINAL_CONFIGS = {
     "techniques": ("main", "main"),
     "spans": ("spans", "spans"),
-    "text_techniques": ("text_techniques", "text_techniques"),
+    "text_techniques": ("text_techniques_adapted", "text_techniques"),
 }
 
 
