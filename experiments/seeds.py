@@ -1,10 +1,12 @@
 """Trains final configs with several training seeds and reports test mean ± sd over them.
 
-`python experiments/seeds.py main spans text_techniques [--seeds 42 43 44]` trains
+`python experiments/seeds.py [CONFIG ...] [--seeds 42 43 44]` trains
 `experiments/configs/<name>.yaml` once per seed into `runs/<name>_seed<seed>/` (a finished run
 is reused) and writes `assets/seeds.md`: each config's test scores as mean ± sample standard
-deviation over the seeds, with every seed's value. Test is read once per final config: run it
-on configs already chosen on folds.
+deviation over the seeds, with every seed's value. Without configs it trains every task's
+final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`) and also writes
+the table into the README, between its `seeds` markers. Test is read once per final config:
+run it on configs already chosen on folds.
 """
 
 from __future__ import annotations
@@ -42,17 +44,47 @@ def mean_sd_table(results: dict[str, list[dict[str, float]]], seeds: list[int]) 
     return "\n".join(lines)
 
 
+README_MARKERS = ("<!-- seeds: written by experiments/seeds.py -->", "<!-- /seeds -->")
+
+
+def with_seeds_table(readme: str, table: str) -> str:
+    """`readme` with the text between its two `README_MARKERS` replaced by `table`."""
+    start, end = README_MARKERS
+    if readme.count(start) != 1 or readme.count(end) != 1:
+        raise SystemExit(f"README.md: expected one {start!r} and one {end!r}")
+    before, rest = readme.split(start)
+    _, after = rest.split(end)
+    return f"{before}{start}\n{table}\n{end}{after}"
+
+
+def final_config_names() -> list[str]:
+    """Each task's final config, then its 2021-only counterpart where that differs."""
+    from experiments.reproduce import FINAL_CONFIGS
+
+    names = []
+    for final, only_2021 in FINAL_CONFIGS.values():
+        names += [final] if final == only_2021 else [final, only_2021]
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="+", help="names in experiments/configs/")
+    parser.add_argument(
+        "configs",
+        nargs="*",
+        help="names in experiments/configs/ (default: the final configs, into the README too)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     args = parser.parse_args()
     import_tensorflow_quietly()
     configure_logging()
     from meme_keras.training.run import train_config
 
+    readme = REPOSITORY / "README.md"
+    if not args.configs:
+        with_seeds_table(readme.read_text(), "")  # the markers are there, before any training
     results = {}
-    for name in args.configs:
+    for name in args.configs or final_config_names():
         config = REPOSITORY / "experiments" / "configs" / f"{name}.yaml"
         results[name] = [
             test_scores(
@@ -69,6 +101,8 @@ def main() -> None:
     table = mean_sd_table(results, args.seeds)
     (REPOSITORY / "assets").mkdir(exist_ok=True)
     (REPOSITORY / "assets" / "seeds.md").write_text(table + "\n")
+    if not args.configs:
+        readme.write_text(with_seeds_table(readme.read_text(), table))
     print(table)
 
 

@@ -23,3 +23,24 @@ def test_mean_and_sample_sd_over_seeds(seeds):
 def test_span_runs_report_span_scores(seeds):
     metrics = {"tagger": {"test": {"f1": 0.3, "precision": 0.4, "recall": 0.25}}}
     assert seeds.test_scores(metrics) == {"span F1": 0.3, "span P": 0.4, "span R": 0.25}
+
+
+def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(seeds):
+    start, end = seeds.README_MARKERS
+    readme = f"# title\n\n{start}\nold table\n{end}\n\nmore text\n"
+    assert seeds.with_seeds_table(readme, "| new |") == (
+        f"# title\n\n{start}\n| new |\n{end}\n\nmore text\n"
+    )
+    with pytest.raises(SystemExit, match="expected one"):
+        seeds.with_seeds_table("# no markers\n", "| new |")
+
+
+def test_the_default_configs_are_each_tasks_final_and_2021_only_ones(seeds):
+    names = seeds.final_config_names()
+    assert "text_techniques_adapted" in names and "text_techniques" in names
+    assert len(names) == len(set(names))
+
+
+def test_the_readme_has_the_block_for_the_table(seeds):
+    readme = (seeds.REPOSITORY / "README.md").read_text()
+    assert seeds.with_seeds_table(readme, "| table |").count("| table |") == 1
