@@ -14,7 +14,11 @@ from test_resume import synthetic_sets
 from meme_keras.config import make_config
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.training.cross_validation import cross_validate
-from meme_keras.training.traced_models import fit_reusing_trace, reusing_traces
+from meme_keras.training.traced_models import (
+    fit_reusing_trace,
+    predict_reusing_trace,
+    reusing_traces,
+)
 
 ROWS = np.random.default_rng(0).normal(size=(24, 4)).astype(np.float32)
 LABELS = (np.random.default_rng(1).random((24, 3)) < 0.4).astype(np.float32)
@@ -133,3 +137,18 @@ def test_span_folds_with_traces_reused_equal_fresh_ones(monkeypatch, caplog):
     fresh = span_training.cross_validate_span_taggers(pool, configs, 3, folds=2, seed=1)
     for got, expected in zip(reused[0], fresh[0], strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_prediction_under_a_seen_key_runs_on_the_first_model_with_the_new_weights():
+    first, second = tiny_model(1), tiny_model(2)
+    expected = [first.predict(ROWS, verbose=0), second.predict(ROWS, verbose=0)]
+    first, second = tiny_model(1), tiny_model(2)
+    with reusing_traces():
+        got = [
+            predict_reusing_trace("oof", m, lambda f: f.predict(ROWS, verbose=0))
+            for m in (first, second)
+        ]
+    assert second.predict_function is None  # never traced: the first model's step ran
+    for probabilities, reference in zip(got, expected, strict=True):
+        np.testing.assert_allclose(probabilities, reference, rtol=1e-6)
+    np.testing.assert_allclose(first.predict(ROWS, verbose=0), expected[0], rtol=1e-6)

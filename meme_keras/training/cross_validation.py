@@ -17,6 +17,7 @@ from meme_keras.pipeline.length_bucketed_batches import predict_features
 from meme_keras.training.fine_tuning import train_stages
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
+from meme_keras.training.traced_models import predict_reusing_trace
 
 
 def text_only_rows(train_indices: np.ndarray, config: dict, fold: int = 0) -> np.ndarray:
@@ -80,7 +81,11 @@ def cross_validate(
             stage_epochs=epochs,
         )
         stage_epochs.append(epochs)
-        probabilities = predict_probabilities(model, validation, config)
+        probabilities = predict_reusing_trace(
+            "out_of_fold",
+            model,
+            lambda fold_model: predict_probabilities(fold_model, validation, config),
+        )
         if companion_settings(config):
             companion = fit_frozen_companion(
                 train,

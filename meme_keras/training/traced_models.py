@@ -7,7 +7,7 @@ so inside `reusing_traces()` a fit under a key already seen runs on the first mo
 that key instead: the new model's variables (weights and random-seed states) are copied in, its
 optimizer is put back to its initial state, and after the fit the variables are copied back to
 the new model, and the first model's own values restored. The new model ends as if it had been
-fitted itself; only the tracing is saved.
+fitted itself; only the tracing is saved. Predictions reuse traces the same way.
 """
 
 from __future__ import annotations
@@ -79,9 +79,39 @@ def fit_reusing_trace(
     return result
 
 
+def predict_reusing_trace(
+    key: Hashable | None, model: keras.Model, predict: Callable[[keras.Model], np.ndarray]
+) -> np.ndarray:
+    """`predict(model)`, on the model that predicted first under `key` (with `model`'s
+    variables) when it has the same layers and variables; as `fit_reusing_trace`."""
+    cache = _TRACED.get()
+    if cache is None or key is None:
+        return predict(model)
+    signature = _structure(model)
+    traced = cache.get(key)
+    if traced is None or traced.signature != signature:
+        result = predict(model)
+        cache[key] = _Traced(model, [], signature)
+        return result
+    target = traced.model
+    own_values = [np.array(variable) for variable in target.variables]
+    _assign(target.variables, [np.array(variable) for variable in model.variables])
+    try:
+        return predict(target)
+    finally:
+        _assign(target.variables, own_values)
+
+
+def _structure(model: keras.Model) -> tuple:
+    return (
+        tuple(type(layer).__name__ for layer in model._flatten_layers()),
+        tuple((tuple(v.shape), str(v.dtype)) for v in model.variables),
+    )
+
+
 def _signature(model: keras.Model) -> tuple:
     return (
-        tuple((tuple(v.shape), str(v.dtype)) for v in model.variables),
+        *_structure(model),
         tuple(tuple(v.shape) for v in model.trainable_variables),
         _described({k: v for k, v in model.optimizer.get_config().items() if k != "name"}),
         _described(keras.saving.serialize_keras_object(model.loss)),
