@@ -55,7 +55,7 @@ def main() -> None:
     configure_logging()
     memes = load_split(args.split, 3, read_run_config(args.run)["data_dir"])
     scores = scores_with_and_without_images(args.run, memes)
-    write_text_atomically(args.run / "without_images.json", json.dumps(scores, indent=1))
+    write_text_atomically(json.dumps(scores, indent=1), args.run / "without_images.json")
     for name, row in scores.items():
         print(f"{name}: micro-F1 {row['micro_f1']:.3f}, macro-F1 {row['macro_f1']:.3f}")
 
