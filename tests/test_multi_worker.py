@@ -213,11 +213,11 @@ def worker_main(argv: list[str]) -> int:
     if os.environ.get("MEME_KERAS_TEST_KILL") and worker_role().index == 1:
         fit, fits = head_training.fit, itertools.count()
 
-        def fit_and_die(model, dataset, validation, epochs, callbacks, verbose=0):
+        def fit_and_die(model, dataset, validation, epochs, callbacks, verbose=0, **options):
             if next(fits) == 0:
                 backup = next(c for c in callbacks if hasattr(c, "read_dir"))
                 callbacks = [*callbacks, KillWorker1(Path(backup.read_dir))]
-            return fit(model, dataset, validation, epochs, callbacks, verbose)
+            return fit(model, dataset, validation, epochs, callbacks, verbose, **options)
 
         head_training.fit = fit_and_die
     return cli.main(argv)

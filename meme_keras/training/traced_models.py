@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from meme_keras.training.distribution import is_multi_worker
+
 log = logging.getLogger(__name__)
 
 _TRACED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("traced", default=None)
@@ -83,9 +85,10 @@ def predict_reusing_trace(
     key: Hashable | None, model: keras.Model, predict: Callable[[keras.Model], np.ndarray]
 ) -> np.ndarray:
     """`predict(model)`, on the model that predicted first under `key` (with `model`'s
-    variables) when it has the same layers and variables; as `fit_reusing_trace`."""
+    variables) when it has the same layers and variables; as `fit_reusing_trace`. Not across
+    workers, where each prediction traces a function of its own anyway."""
     cache = _TRACED.get()
-    if cache is None or key is None:
+    if cache is None or key is None or is_multi_worker():
         return predict(model)
     signature = _structure(model)
     traced = cache.get(key)
