@@ -63,21 +63,17 @@ def fit_reusing_trace(
             log.debug("trace %r: a different model, traced anew", key)
         with model.distribute_strategy.scope():  # mirrored optimizer state under a strategy
             model.optimizer.build(model.trainable_variables)
-        initial = [np.array(variable) for variable in model.optimizer.variables]
+        initial = _values(model.optimizer.variables)
         result = fit_model(model)
         cache[key] = _Traced(model, initial, signature)
         return result
     log.debug("trace %r: the traced model fits in place of a new one", key)
     target = traced.model
-    own_values = [np.array(variable) for variable in target.variables]
-    _assign(target.variables, [np.array(variable) for variable in model.variables])
-    _assign(target.optimizer.variables, traced.initial_optimizer_state)
-    _copy_trainable_flags(model, target)
-    try:
+    with _holding_values_of(target, model):
+        _assign(target.optimizer.variables, traced.initial_optimizer_state)
+        _copy_trainable_flags(model, target)
         result = fit_model(target)
-        _assign(model.variables, [np.array(variable) for variable in target.variables])
-    finally:
-        _assign(target.variables, own_values)
+        _assign(model.variables, _values(target.variables))
     return result
 
 
@@ -96,11 +92,17 @@ def predict_reusing_trace(
         result = predict(model)
         cache[key] = _Traced(model, [], signature)
         return result
-    target = traced.model
-    own_values = [np.array(variable) for variable in target.variables]
-    _assign(target.variables, [np.array(variable) for variable in model.variables])
+    with _holding_values_of(traced.model, model):
+        return predict(traced.model)
+
+
+@contextlib.contextmanager
+def _holding_values_of(target: keras.Model, model: keras.Model) -> Iterator[None]:
+    """`target` with `model`'s variable values inside the block, its own ones after it."""
+    own_values = _values(target.variables)
+    _assign(target.variables, _values(model.variables))
     try:
-        return predict(target)
+        yield
     finally:
         _assign(target.variables, own_values)
 
@@ -123,6 +125,10 @@ def _signature(model: keras.Model) -> tuple:
 
 def _described(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _values(variables: list) -> list[np.ndarray]:
+    return [np.array(variable) for variable in variables]
 
 
 def _assign(variables: list, values: list[np.ndarray]) -> None:
