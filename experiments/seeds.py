@@ -59,12 +59,9 @@ def with_seeds_table(readme: str, table: str) -> str:
 
 def final_config_names() -> list[str]:
     """Each task's final config, then its 2021-only counterpart where that differs."""
-    from experiments.reproduce import FINAL_CONFIGS
+    from experiments.reproduce import FINAL_CONFIGS, final_runs
 
-    names = []
-    for final, only_2021 in FINAL_CONFIGS.values():
-        names += [final] if final == only_2021 else [final, only_2021]
-    return names
+    return [name for task in FINAL_CONFIGS for name in final_runs(task, with_2021_only=True)]
 
 
 def main() -> None:
