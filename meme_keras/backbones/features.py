@@ -28,7 +28,11 @@ from meme_keras.backbones.image_backbones import (
     load_image_backbone,
     split_image_backbone,
 )
-from meme_keras.backbones.text_backbones import load_text_backbone
+from meme_keras.backbones.text_backbones import (
+    load_text_backbone,
+    split_text_backbone,
+    text_top_from,
+)
 from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.image_pipeline import (
     IMAGE_PREPROCESSING,
@@ -163,7 +167,8 @@ def sequence_features(
     """Per-token features [texts, length, width], computed in batches of similar length cut to
     their longest text (rounded up to `step`, to bound the number of traced shapes): most
     texts are short, and an encoder's cost grows with the padded length. Padding positions
-    stay zero; every consumer masks them."""
+    stay zero; every consumer masks them. `model` returns the features, or a dict with them as
+    `sequence_output` (a keras-hub backbone)."""
     inputs = text_inputs(encoded)
     lengths = encoded.padding_mask.sum(axis=1)
     order = np.argsort(lengths, kind="stable")
@@ -172,7 +177,10 @@ def sequence_features(
         rows = order[start : start + batch_size]
         length = padded_length(lengths[rows].max(), step, encoded.padding_mask.shape[1])
         batch = {name: value[rows, :length] for name, value in inputs.items()}
-        output = np.asarray(model.predict_on_batch(batch)["sequence_output"], np.float32)
+        output = model.predict_on_batch(batch)
+        if isinstance(output, dict):
+            output = output["sequence_output"]
+        output = np.asarray(output, np.float32)
         if features is None:
             features = np.zeros((*encoded.padding_mask.shape, output.shape[-1]), np.float32)
         features[rows, :length] = output
@@ -211,3 +219,42 @@ def text_features(
         "padding_mask": encoded.padding_mask,
         "offsets": encoded.offsets,
     }
+
+
+def text_cut_features(
+    memes: Sequence[Meme],
+    backbone: str = "all_minilm_l6_v2",
+    sequence_length: int = 128,
+    preset: str | None = None,
+    top_from: int | None = None,
+    batch_size: int = 32,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    model: keras.Model | None = None,
+    verbose: int = 0,
+) -> np.ndarray:
+    """[memes, length, width] hidden states that transformer layer `top_from` reads (the
+    input of the top a `text_top` stage fine-tunes, see `split_text_backbone`)."""
+    encoded = encode_texts(memes, backbone, sequence_length, preset)
+    model = model or load_text_backbone(backbone, preset)
+    top_from = text_top_from(model, top_from)
+    key = fingerprint(
+        "text-cut",
+        backbone,
+        sequence_length,
+        top_from,
+        weights_fingerprint(model),
+        encoded.token_ids,
+    )
+    name = f"{backbone}-layer{top_from}"
+
+    def compute():
+        bottom, _ = split_text_backbone(model, top_from)
+        log.info("extracting %s activations of %d texts", name, len(memes))
+        return {
+            "features": sequence_features(
+                bottom, encoded, batch_size, description=f"{name} activations"
+            )
+        }
+
+    cached_features = cached(f"text-{name}-{sequence_length}", key, compute, _cache_dir(cache_dir))
+    return cached_features["features"]

@@ -110,3 +110,47 @@ def load_text_tokenizer(name: str, preset: str | None = None):
         else keras_hub.models.BertTokenizer
     )
     return family.from_preset(handle)
+
+
+def transformer_layer_count(model: keras.Model) -> int:
+    return sum(layer.name.startswith("transformer_layer_") for layer in model.layers)
+
+
+def text_top_from(model: keras.Model, top_from: int | None) -> int:
+    """The first transformer layer a `text_top` stage fine-tunes: `top_from`, else the upper
+    half of `model`'s layers."""
+    count = transformer_layer_count(model)
+    top_from = count // 2 if top_from is None else top_from
+    if not 0 <= top_from < count:
+        raise ValueError(
+            f"text backbone {model.name!r} has transformer layers 0-{count - 1}: "
+            f"top_from {top_from} is not one of them"
+        )
+    return top_from
+
+
+def split_text_backbone(model: keras.Model, top_from: int) -> tuple[keras.Model, keras.Model]:
+    """`(bottom, top)` of a keras-hub encoder, cut before transformer layer `top_from`.
+
+    `bottom` maps the backbone's inputs to the hidden states [batch, length, width] that layer
+    `top_from` reads; `top` maps `[hidden states, padding_mask]` to `sequence_output`. Both
+    share `model`'s layers (training `top` trains `model` in place), and `top(bottom(x), mask)`
+    equals the backbone's `sequence_output`. Caching the bottom's output once lets a
+    fine-tuning stage train the upper layers without running the lower ones, as
+    `split_image_backbone` does for the image backbone.
+    """
+    before = "embeddings_dropout" if top_from == 0 else f"transformer_layer_{top_from - 1}"
+    try:
+        cut = model.get_layer(before).output
+    except ValueError:
+        raise ValueError(f"text backbone {model.name!r} has no layer {before!r}") from None
+    padding_mask = model.input["padding_mask"]
+    try:
+        # A list, not a dict: a dict's keys must name its tensors, and `cut` is an inner one.
+        top = keras.Model([cut, padding_mask], model.output["sequence_output"], name="text_top")
+    except ValueError as error:
+        raise ValueError(
+            f"cannot cut text backbone {model.name!r} before transformer layer {top_from}: "
+            f"a path to the output bypasses it ({error})"
+        ) from None
+    return keras.Model(model.input, cut, name="text_bottom"), top

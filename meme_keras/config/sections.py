@@ -8,7 +8,7 @@ from typing import Literal
 from meme_keras.config.typed_config import ConfigError, TypedConfig
 
 Monitor = Literal["val_loss", "val_pr_auc"]
-StagePart = Literal["text", "image", "image_top"]
+StagePart = Literal["text", "text_top", "image", "image_top"]
 
 
 @dataclass
@@ -60,8 +60,13 @@ class TextBackboneConfig(TypedConfig):
     sequence_length: int = 128
     # null: the pretrained weights as they are; else adapted to extra memes first, once, cached.
     adaptation: TextAdaptationConfig | None = None
+    # The first transformer layer a `text_top` stage fine-tunes, the layers below it frozen and
+    # cached (null: the upper half).
+    top_from: int | None = None
 
     def check(self, where: str) -> None:
+        if self.top_from is not None and self.top_from < 0:
+            raise ConfigError(f"{where}.top_from: a layer index, 0 or more")
         if self.adaptation is not None and self.name.startswith("all_mpnet"):
             raise ConfigError(
                 f"{where}.adaptation: not for {self.name} yet (its loader reads Hugging Face "

@@ -97,10 +97,8 @@ class TechniquesConfig(RunSettings):
         if self.stages[0].train:
             raise ConfigError(f"{at}stages[0]: the first stage trains the head on frozen features")
         parts = {part for stage in self.stages for part in stage.train}
-        if {"image", "image_top"} <= parts:
-            raise ConfigError(
-                f"{at}stages: fine-tune the whole image backbone or its top, not both"
-            )
-        for index, stage in enumerate(self.stages):
-            if {"image", "image_top"} <= set(stage.train):
-                raise ConfigError(f"{at}stages[{index}].train: 'image' or 'image_top', not both")
+        for whole, top in (("image", "image_top"), ("text", "text_top")):
+            if {whole, top} <= parts:
+                raise ConfigError(
+                    f"{at}stages: fine-tune the whole {whole} backbone or its top, not both"
+                )

@@ -29,5 +29,7 @@ class TextTechniquesConfig(TechniquesConfig):
         if self.model.type == "fusion":
             raise ConfigError(f"{at}model.type: 'text' or 'baseline_concat' (fusion needs images)")
         for index, stage in enumerate(self.stages):
-            if set(stage.train) - {"text"}:
-                raise ConfigError(f"{at}stages[{index}].train: a text-only run trains only 'text'")
+            if set(stage.train) - {"text", "text_top"}:
+                raise ConfigError(
+                    f"{at}stages[{index}].train: a text-only run trains only 'text' or 'text_top'"
+                )

@@ -2,7 +2,8 @@
 
 The head takes `{"text_features", "padding_mask", "image_features"}`. Composing it with the
 text backbone replaces `text_features` by `{"token_ids", "segment_ids"}` (plus the same
-`padding_mask`); with the image backbone, `image_features` by raw `images`; with only the
+`padding_mask`); with only its top, by `text_cut_features` (the hidden states where the top
+starts, cached); with the image backbone, `image_features` by raw `images`; with only the
 backbone's top, by `image_cut_features` (the activations where the top starts, cached). Layers
 are shared, so training the composed model trains the head in place.
 """
@@ -21,6 +22,7 @@ def compose_classifier(
     text_width: int | None = None,
     image_shape: tuple[int, int] | None = None,
     image_top: keras.Model | None = None,
+    text_top: keras.Model | None = None,
     name: str = "meme_classifier",
 ) -> keras.Model:
     """A model on token ids and/or pixels that ends in `head`.
@@ -34,9 +36,14 @@ def compose_classifier(
         image_shape: (cells, channels) of cached image features (when `image_backbone` is None).
         image_top: the top of the image backbone (cut activations -> grid), to take cached
             cut activations [cells, channels] as input instead (when `image_backbone` is None).
+        text_top: the top of the text backbone ([hidden states, padding_mask] ->
+            sequence_output), to take cached hidden states [length, width] as input instead
+            (when `text_backbone` is None).
     """
     if image_backbone is not None and image_top is not None:
         raise ValueError("give the whole image backbone or its top, not both")
+    if text_backbone is not None and text_top is not None:
+        raise ValueError("give the whole text backbone or its top, not both")
     padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
     inputs = {"padding_mask": padding_mask}
     if text_backbone is not None:
@@ -49,6 +56,10 @@ def compose_classifier(
                 "padding_mask": padding_mask,
             }
         )["sequence_output"]
+    elif text_top is not None:
+        width = text_top.input_shape[0][-1]
+        inputs["text_cut_features"] = keras.Input((None, width), name="text_cut_features")
+        text_features = text_top([inputs["text_cut_features"], padding_mask])
     else:
         text_features = keras.Input((None, text_width), name="text_features")
         inputs["text_features"] = text_features

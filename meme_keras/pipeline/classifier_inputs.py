@@ -18,7 +18,9 @@ from meme_keras.pipeline.length_bucketed_batches import (
 )
 
 AUTOTUNE = tf.data.AUTOTUNE
-TEXT_KEYS = frozenset({"token_ids", "segment_ids", "padding_mask", "text_features"})
+TEXT_KEYS = frozenset(
+    {"token_ids", "segment_ids", "padding_mask", "text_features", "text_cut_features"}
+)
 LENGTH_BUCKETS = [16, 24, 32, 48, 64, 96]
 
 
@@ -32,7 +34,8 @@ def classifier_dataset(
     with_labels: bool = True,
     clock: EpochSource | None = None,
 ) -> tf.data.Dataset:
-    """Inputs for a composed classifier: token ids and/or decoded images where `live`.
+    """Inputs for a composed classifier: token ids (or cut text activations, "text_top") and/or
+    decoded images (or cut image activations, "image_top") where `live`.
 
     With `shuffle`, epoch e is shuffled by (seed, e): its epoch number comes from `clock` (a
     callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
@@ -40,7 +43,16 @@ def classifier_dataset(
     inputs = {"padding_mask": features.padding_mask}
     if "image" in live and "image_top" in live:
         raise ValueError("feed raw images or cut image activations, not both")
-    if "text" in live:
+    if "text" in live and "text_top" in live:
+        raise ValueError("feed token ids or cut text activations, not both")
+    if "text_top" in live:
+        if features.text_cut_features is None:
+            raise ValueError(
+                "fine-tuning the text backbone's top needs its cut activations in the feature "
+                "set (build_feature_set computes them when a stage trains 'text_top')"
+            )
+        inputs["text_cut_features"] = features.text_cut_features
+    elif "text" in live:
         if features.token_ids is None:
             raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
         inputs["token_ids"] = features.token_ids
@@ -98,12 +110,13 @@ def model_inputs(model: keras.Model) -> set[str]:
 
 def model_live_parts(model: keras.Model) -> frozenset[str]:
     """Which inputs a trained model takes besides cached features ("text": token ids,
-    "image": pixels, "image_top": cut image activations)."""
+    "text_top": cut text activations, "image": pixels, "image_top": cut image activations)."""
     names = model_inputs(model)
     return frozenset(
         part
         for part, key in (
             ("text", "token_ids"),
+            ("text_top", "text_cut_features"),
             ("image", "images"),
             ("image_top", "image_cut_features"),
         )

@@ -10,7 +10,12 @@ from typing import ClassVar
 import numpy as np
 
 from meme_keras.backbones.adapted_text import text_preset
-from meme_keras.backbones.features import DEFAULT_CACHE, image_features, text_features
+from meme_keras.backbones.features import (
+    DEFAULT_CACHE,
+    image_features,
+    text_cut_features,
+    text_features,
+)
 from meme_keras.backbones.image_backbones import image_backbone_spec, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone
 from meme_keras.data.meme import Meme
@@ -23,7 +28,12 @@ class FeatureSet(Examples):
     """Memes with their cached backbone features and multi-hot labels (`Examples` selects,
     stacks and trims them)."""
 
-    SEQUENCE_FIELDS: ClassVar[tuple[str, ...]] = ("text_features", "padding_mask", "token_ids")
+    SEQUENCE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "text_features",
+        "padding_mask",
+        "token_ids",
+        "text_cut_features",
+    )
 
     text_features: np.ndarray  # [n, length, width]
     padding_mask: np.ndarray  # [n, length]
@@ -33,6 +43,8 @@ class FeatureSet(Examples):
     # [n, cells, channels] activations where the image backbone's top starts, for
     # fine-tuning that top (`image_top` stages)
     image_cut_features: np.ndarray | None = None
+    # [n, length, width] hidden states where the text backbone's top starts (`text_top` stages)
+    text_cut_features: np.ndarray | None = None
 
     def inputs(self) -> dict[str, np.ndarray]:
         return {
@@ -56,8 +68,8 @@ def build_feature_set(
 
     `cache_dir`: as in `image_features`/`text_features` (None: no caching).
     `image_model` / `text_model`: already loaded backbones, to load them once for many sets.
-    `cut_features`: also the activations an `image_top` stage trains on, when the config has
-    one (training needs them; predicting with the trained model does not).
+    `cut_features`: also the activations an `image_top` or `text_top` stage trains on, when
+    the config has one (training needs them; predicting with the trained model does not).
     """
     image = config["image_backbone"]
     text = config["text_backbone"]
@@ -84,6 +96,18 @@ def build_feature_set(
         **kwargs,
     )
     top_from = image_top_layer(config) if cut_features else None
+    text_cut = None
+    if cut_features and trains_text_top(config):
+        text_cut = text_cut_features(
+            memes,
+            text["name"],
+            text["sequence_length"],
+            text_preset(text),
+            text["top_from"],
+            model=text_model,
+            cache_dir=cache_dir,
+            **kwargs,
+        )
     # Positions past the longest text are padding in every meme: dropping them saves time.
     length = max(int(tokens["padding_mask"].sum(axis=1).max()), 1)
     return FeatureSet(
@@ -94,6 +118,7 @@ def build_feature_set(
         labels_to_multi_hot([meme.labels for meme in memes], techniques).astype(np.float32),
         tokens["token_ids"][:, :length],
         None if top_from is None else image_grid(cut=top_from),
+        None if text_cut is None else text_cut[:, :length],
     )
 
 
@@ -110,6 +135,11 @@ def image_top_layer(config: dict) -> str | None:
         return None
     image = config["image_backbone"]
     return image["top_from"] or image_backbone_spec(image["name"]).top_from
+
+
+def trains_text_top(config: dict) -> bool:
+    """Whether a stage of `config` fine-tunes the text backbone's top (`text_top`)."""
+    return any("text_top" in stage.get("train", []) for stage in config["stages"])
 
 
 def load_frozen_backbones(config: dict) -> dict:

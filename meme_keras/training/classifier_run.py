@@ -62,7 +62,7 @@ from meme_keras.training.distribution import (
 from meme_keras.training.fine_tuning import (
     check_stages,
     train_stages,
-    with_image_bottom,
+    with_frozen_bottoms,
 )
 from meme_keras.training.finished_runs import (
     finished_metrics,
@@ -291,13 +291,13 @@ def run_classifier(
         trained = train_and_tune(config, sets, techniques, run_folder / "logs", verbose)
     tuning_set, tuning_probabilities = trained.tuning_set, trained.tuning_probabilities
     tuned, rules = tune(config, tuning_set.labels, tuning_probabilities, techniques)
-    model = with_image_bottom(trained.model, config)  # the saved model takes raw images
+    model = with_frozen_bottoms(trained.model, config)  # it takes raw images and token ids
     test_probabilities = predict_probabilities(model, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
     refit_metrics = {}
     if trained.fold_ensemble is not None:
-        ensemble = with_image_bottom(trained.fold_ensemble, config)
+        ensemble = with_frozen_bottoms(trained.fold_ensemble, config)
         ensemble_probabilities = predict_probabilities(ensemble, sets["test"], config)
         save_array_atomically(
             ensemble_probabilities, output_dir / "probabilities_test_fold_ensemble.npy"

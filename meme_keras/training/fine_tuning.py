@@ -12,6 +12,11 @@ Its BatchNormalization layers stay in inference mode (the usual fine-tuning prac
 16 memes give poor batch statistics). Such a model takes the cut activations, which the
 training sets carry; `with_image_bottom` puts one pretrained bottom under it (under all fold
 models at once, after averaging) so that the saved model takes raw images.
+
+`"text_top"` instead of `"text"` does the same for the text backbone: it fine-tunes transformer
+layers `text_backbone.top_from` and up on the cached hidden states of the layers below
+(`split_text_backbone`), which never run in training; `with_text_bottom` puts the frozen lower
+layers back under the trained model, so the saved model takes token ids.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from meme_keras.backbones.image_backbones import (
     load_image_backbone,
     split_image_backbone,
 )
-from meme_keras.backbones.text_backbones import load_text_backbone
+from meme_keras.backbones.text_backbones import (
+    load_text_backbone,
+    split_text_backbone,
+    text_top_from,
+)
 from meme_keras.models.flatten_grid import FlattenGrid
 from meme_keras.models.meme_classifier import compose_classifier
 from meme_keras.pipeline.classifier_inputs import classifier_dataset, model_inputs
@@ -41,7 +50,7 @@ from meme_keras.training.callbacks import (
 from meme_keras.training.fitting import fit
 from meme_keras.training.head_training import compile_model, fit_head
 
-STAGE_PARTS = frozenset({"text", "image", "image_top"})
+STAGE_PARTS = frozenset({"text", "text_top", "image", "image_top"})
 
 
 def stage_parts(stage: dict) -> frozenset[str]:
@@ -59,7 +68,12 @@ class LiveBackbones:
     def __init__(self, config: dict, parts: frozenset[str]):
         image, text = config["image_backbone"], config["text_backbone"]
         self.image_size = None if image is None else configured_image_size(image)
-        self.text = load_text_backbone(text["name"], text_preset(text)) if "text" in parts else None
+        self.text = self.text_top = None
+        if parts & {"text", "text_top"}:
+            self.text = load_text_backbone(text["name"], text_preset(text))
+        if "text_top" in parts:
+            top_from = text_top_from(self.text, text["top_from"])
+            _, self.text_top = split_text_backbone(self.text, top_from)
         self.image = self.image_top = None
         if parts & {"image", "image_top"}:
             self.image = load_image_backbone(image["name"], image["weights"], self.image_size)
@@ -73,14 +87,19 @@ class LiveBackbones:
         features: FeatureSet,
         used: frozenset[str],
     ) -> keras.Model:
-        """`head` under the `used` backbones ("image_top" feeds cut activations to the image
-        backbone's top), training those in `live`."""
+        """`head` under the `used` backbones ("text_top" and "image_top" feed cut activations
+        to a backbone's top), training those in `live`."""
         if self.text is not None:
             self.text.trainable = "text" in live
             for layer in self.text.layers:
                 # The heads read token features; the pooler gets no gradient.
                 if layer.name == "pooled_dense":
                     layer.trainable = False
+        if self.text_top is not None:
+            # Layer by layer, as for the image top below.
+            self.text_top.trainable = "text_top" in live
+            for layer in self.text_top.layers:
+                layer.trainable = "text_top" in live
         if self.image is not None:
             self.image.trainable = "image" in live
         if self.image_top is not None:
@@ -98,6 +117,7 @@ class LiveBackbones:
             text_width=features.text_features.shape[-1],
             image_shape=features.image_features.shape[1:],
             image_top=self.image_top if "image_top" in used else None,
+            text_top=self.text_top if "text_top" in used else None,
             # Unique per head, so fold models can be averaged into one model.
             name=f"{head.name}_with_backbones",
         )
@@ -107,6 +127,8 @@ def all_trained_parts(config: dict) -> frozenset[str]:
     parts = frozenset().union(*(stage_parts(stage) for stage in config["stages"]))
     if {"image", "image_top"} <= parts:
         raise ValueError("stages may fine-tune the whole image backbone or its top, not both")
+    if {"text", "text_top"} <= parts:
+        raise ValueError("stages may fine-tune the whole text backbone or its top, not both")
     return parts
 
 
@@ -211,3 +233,41 @@ def with_image_bottom(model: keras.Model, config: dict) -> keras.Model:
     cut = FlattenGrid(name="flatten_cut_grid")(bottom(images))
     outputs = model({**passed_on, "image_cut_features": cut})
     return keras.Model({**passed_on, "images": images}, outputs, name=f"{model.name}_on_images")
+
+
+def with_text_bottom(model: keras.Model, config: dict) -> keras.Model:
+    """`model` on token ids when it takes cut text activations (`text_top` runs): the lower
+    layers of the (adapted) text backbone, which no stage trains, compute them, once under
+    all fold models averaged."""
+    if "text_cut_features" not in model_inputs(model):
+        return model
+    text = config["text_backbone"]
+    backbone = load_text_backbone(text["name"], text_preset(text))
+    bottom, _ = split_text_backbone(backbone, text_top_from(backbone, text["top_from"]))
+    bottom.trainable = False
+    passed_on = {
+        name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
+        for name, tensor in model.input.items()
+        if name != "text_cut_features"
+    }
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    cut = bottom(
+        {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": passed_on["padding_mask"],
+        }
+    )
+    outputs = model({**passed_on, "text_cut_features": cut})
+    return keras.Model(
+        {**passed_on, "token_ids": token_ids, "segment_ids": segment_ids},
+        outputs,
+        name=f"{model.name}_on_tokens",
+    )
+
+
+def with_frozen_bottoms(model: keras.Model, config: dict) -> keras.Model:
+    """`model` on raw images and token ids: the frozen bottoms of the backbones whose tops it
+    fine-tuned put under it (see `with_image_bottom` and `with_text_bottom`)."""
+    return with_image_bottom(with_text_bottom(model, config), config)
