@@ -1,8 +1,9 @@
 """Trains final configs with several training seeds and reports test mean ± sd over them.
 
 `python experiments/seeds.py [CONFIG ...] [--seeds 42 43 44]` trains
-`experiments/configs/<name>.yaml` once per seed into `runs/<name>_seed<seed>/` (a finished run
-is reused) and writes `assets/seeds.md`: each config's test scores as mean ± sample standard
+`experiments/configs/<name>.yaml` once per seed into `runs/<name>_seed<seed>/`, or into
+`runs/<name>/` for the config's own seed, where `make reproduce` puts it (a finished run is
+reused), and writes `assets/seeds.md`: each config's test scores as mean ± sample standard
 deviation over the seeds, with every seed's value. Without configs it trains every task's
 final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`) and also writes
 the table into the README, between its `seeds` markers. Test is read once per final config:
@@ -57,6 +58,13 @@ def with_seeds_table(readme: str, table: str) -> str:
     return f"{before}{start}\n{table}\n{end}{after}"
 
 
+def run_folder(runs: Path, name: str, seed: int, config_seed: int) -> Path:
+    """Where seed `seed` of config `name` trains: the config's own seed in `runs/<name>`, as
+    `make reproduce` trains it (so a finished reproduce run counts as that seed), others
+    beside it."""
+    return runs / (name if seed == config_seed else f"{name}_seed{seed}")
+
+
 def final_config_names() -> list[str]:
     """Each task's final config, then its 2021-only counterpart where that differs."""
     from experiments.reproduce import FINAL_CONFIGS, final_runs
@@ -75,6 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     import_tensorflow_quietly()
     configure_logging()
+    from meme_keras.config import load_config
     from meme_keras.training.run import train_config
 
     readme = REPOSITORY / "README.md"
@@ -83,11 +92,12 @@ def main() -> None:
     results = {}
     for name in args.configs or final_config_names():
         config = REPOSITORY / "experiments" / "configs" / f"{name}.yaml"
+        config_seed = load_config(config)["seed"]
         results[name] = [
             test_scores(
                 train_config(
                     config,
-                    REPOSITORY / "runs" / f"{name}_seed{seed}",
+                    run_folder(REPOSITORY / "runs", name, seed, config_seed),
                     seed=seed,
                     verbose=0,
                     reuse_finished=True,

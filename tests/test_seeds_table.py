@@ -44,3 +44,8 @@ def test_the_default_configs_are_each_tasks_final_and_2021_only_ones(seeds):
 def test_the_readme_has_the_block_for_the_table(seeds):
     readme = (seeds.REPOSITORY / "README.md").read_text()
     assert seeds.with_seeds_table(readme, "| table |").count("| table |") == 1
+
+
+def test_the_configs_own_seed_trains_where_reproduce_puts_it(seeds, tmp_path):
+    assert seeds.run_folder(tmp_path, "main", 42, 42) == tmp_path / "main"
+    assert seeds.run_folder(tmp_path, "main", 43, 42) == tmp_path / "main_seed43"
