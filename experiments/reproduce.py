@@ -90,7 +90,7 @@ def threshold_rules_table(path: Path) -> str | None:
 # (`--with-2021-only`). A final config uses extra data only where its rule, written before it
 # was trained, passed on train+dev folds (docs/results.md); otherwise both names are the same.
 FINAL_CONFIGS = {
-    "techniques": ("main_adapted_text_only", "main"),
+    "techniques": ("main_text_top", "main"),
     "spans": ("spans", "spans"),
     "text_techniques": ("text_techniques_adapted", "text_techniques"),
 }
