@@ -5,8 +5,9 @@
 `runs/<name>/` for the config's own seed, where `make reproduce` puts it (a finished run is
 reused), and writes `assets/seeds.md`: each config's test scores as mean ± sample standard
 deviation over the seeds, with every seed's value. Without configs it trains every task's
-final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`) and also writes
-the table into the README, between its `seeds` markers. Test is read once per final config:
+final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`; with
+`--finals-only` the final configs alone) and also writes the table into the README, between
+its `seeds` markers. Test is read once per final config:
 run it on configs already chosen on folds.
 """
 
@@ -65,11 +66,11 @@ def run_folder(runs: Path, name: str, seed: int, config_seed: int) -> Path:
     return runs / (name if seed == config_seed else f"{name}_seed{seed}")
 
 
-def final_config_names() -> list[str]:
-    """Each task's final config, then its 2021-only counterpart where that differs."""
+def final_config_names(with_2021_only: bool = True) -> list[str]:
+    """Each task's final config, then (if asked) its 2021-only counterpart where that differs."""
     from experiments.reproduce import FINAL_CONFIGS, final_runs
 
-    return [name for task in FINAL_CONFIGS for name in final_runs(task, with_2021_only=True)]
+    return [name for task in FINAL_CONFIGS for name in final_runs(task, with_2021_only)]
 
 
 def main() -> None:
@@ -80,6 +81,11 @@ def main() -> None:
         help="names in experiments/configs/ (default: the final configs, into the README too)",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    parser.add_argument(
+        "--finals-only",
+        action="store_true",
+        help="without configs: the final configs alone, not their 2021-only counterparts",
+    )
     args = parser.parse_args()
     import_tensorflow_quietly()
     configure_logging()
@@ -90,7 +96,7 @@ def main() -> None:
     if not args.configs:
         with_seeds_table(readme.read_text(), "")  # the markers are there, before any training
     results = {}
-    for name in args.configs or final_config_names():
+    for name in args.configs or final_config_names(not args.finals_only):
         config = REPOSITORY / "experiments" / "configs" / f"{name}.yaml"
         config_seed = load_config(config)["seed"]
         results[name] = [

@@ -49,3 +49,11 @@ def test_the_readme_has_the_block_for_the_table(seeds):
 def test_the_configs_own_seed_trains_where_reproduce_puts_it(seeds, tmp_path):
     assert seeds.run_folder(tmp_path, "main", 42, 42) == tmp_path / "main"
     assert seeds.run_folder(tmp_path, "main", 43, 42) == tmp_path / "main_seed43"
+
+
+def test_finals_only_leaves_out_the_2021_only_configs(seeds):
+    from experiments.reproduce import FINAL_CONFIGS
+
+    finals = seeds.final_config_names(with_2021_only=False)
+    assert finals == [final for final, _ in FINAL_CONFIGS.values()]
+    assert set(seeds.final_config_names()) > set(finals)
