@@ -41,17 +41,11 @@ def classifier_dataset(
     callback of the fit), so a fit resumed at epoch k sees the batches of an uninterrupted run.
     """
     inputs = {"padding_mask": features.padding_mask}
-    if "image" in live and "image_top" in live:
-        raise ValueError("feed raw images or cut image activations, not both")
-    if "text" in live and "text_top" in live:
-        raise ValueError("feed token ids or cut text activations, not both")
+    for whole, raw in (("image", "raw images"), ("text", "token ids")):
+        if {whole, f"{whole}_top"} <= live:
+            raise ValueError(f"feed {raw} or cut {whole} activations, not both")
     if "text_top" in live:
-        if features.text_cut_features is None:
-            raise ValueError(
-                "fine-tuning the text backbone's top needs its cut activations in the feature "
-                "set (build_feature_set computes them when a stage trains 'text_top')"
-            )
-        inputs["text_cut_features"] = features.text_cut_features
+        inputs["text_cut_features"] = cut_activations(features, "text")
     elif "text" in live:
         if features.token_ids is None:
             raise ValueError("fine-tuning the text backbone needs token ids in the feature set")
@@ -62,12 +56,7 @@ def classifier_dataset(
     if "image" in live:
         inputs["images"] = np.array([image_source(meme.image_path) for meme in features.memes])
     elif "image_top" in live:
-        if features.image_cut_features is None:
-            raise ValueError(
-                "fine-tuning the image backbone's top needs its cut activations in the feature "
-                "set (build_feature_set computes them when a stage trains 'image_top')"
-            )
-        inputs["image_cut_features"] = features.image_cut_features
+        inputs["image_cut_features"] = cut_activations(features, "image")
     else:
         inputs["image_features"] = features.image_features
     tensors = (inputs, features.labels) if with_labels else (inputs,)
@@ -102,6 +91,17 @@ def classifier_dataset(
     else:
         dataset = dataset.padded_batch(batch_size)
     return dataset.prefetch(AUTOTUNE)
+
+
+def cut_activations(features: FeatureSet, backbone: str) -> np.ndarray:
+    """The cached activations a `<backbone>_top` stage trains on ("text" or "image")."""
+    cut = getattr(features, f"{backbone}_cut_features")
+    if cut is None:
+        raise ValueError(
+            f"fine-tuning the {backbone} backbone's top needs its cut activations in the feature "
+            f"set (build_feature_set computes them when a stage trains '{backbone}_top')"
+        )
+    return cut
 
 
 def model_inputs(model: keras.Model) -> set[str]:

@@ -51,6 +51,7 @@ from meme_keras.training.fitting import fit
 from meme_keras.training.head_training import compile_model, fit_head
 
 STAGE_PARTS = frozenset({"text", "text_top", "image", "image_top"})
+TOKEN_INPUTS = ("token_ids", "segment_ids")
 
 
 def stage_parts(stage: dict) -> frozenset[str]:
@@ -125,10 +126,11 @@ class LiveBackbones:
 
 def all_trained_parts(config: dict) -> frozenset[str]:
     parts = frozenset().union(*(stage_parts(stage) for stage in config["stages"]))
-    if {"image", "image_top"} <= parts:
-        raise ValueError("stages may fine-tune the whole image backbone or its top, not both")
-    if {"text", "text_top"} <= parts:
-        raise ValueError("stages may fine-tune the whole text backbone or its top, not both")
+    for whole in ("image", "text"):
+        if {whole, f"{whole}_top"} <= parts:
+            raise ValueError(
+                f"stages may fine-tune the whole {whole} backbone or its top, not both"
+            )
     return parts
 
 
@@ -224,15 +226,26 @@ def with_image_bottom(model: keras.Model, config: dict) -> keras.Model:
     backbone = load_image_backbone(image["name"], image["weights"], image_size)
     bottom, _ = split_image_backbone(backbone, image_top_layer(config))
     bottom.trainable = False
+    return _under_bottom(
+        model,
+        "image_cut_features",
+        {"images": keras.Input((image_size, image_size, 3), name="images")},
+        lambda inputs: FlattenGrid(name="flatten_cut_grid")(bottom(inputs["images"])),
+        "on_images",
+    )
+
+
+def _under_bottom(model, cut_name: str, new_inputs: dict, cut_of, suffix: str) -> keras.Model:
+    """`model` taking `new_inputs` instead of its `cut_name` input, which `cut_of(inputs)`
+    computes from them (and from the inputs `model` keeps, such as `padding_mask`)."""
     passed_on = {
         name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
         for name, tensor in model.input.items()
-        if name != "image_cut_features"
+        if name != cut_name
     }
-    images = keras.Input((image_size, image_size, 3), name="images")
-    cut = FlattenGrid(name="flatten_cut_grid")(bottom(images))
-    outputs = model({**passed_on, "image_cut_features": cut})
-    return keras.Model({**passed_on, "images": images}, outputs, name=f"{model.name}_on_images")
+    inputs = {**passed_on, **new_inputs}
+    outputs = model({**passed_on, cut_name: cut_of(inputs)})
+    return keras.Model(inputs, outputs, name=f"{model.name}_{suffix}")
 
 
 def with_text_bottom(model: keras.Model, config: dict) -> keras.Model:
@@ -245,25 +258,13 @@ def with_text_bottom(model: keras.Model, config: dict) -> keras.Model:
     backbone = load_text_backbone(text["name"], text_preset(text))
     bottom, _ = split_text_backbone(backbone, text_top_from(backbone, text["top_from"]))
     bottom.trainable = False
-    passed_on = {
-        name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
-        for name, tensor in model.input.items()
-        if name != "text_cut_features"
-    }
-    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
-    cut = bottom(
-        {
-            "token_ids": token_ids,
-            "segment_ids": segment_ids,
-            "padding_mask": passed_on["padding_mask"],
-        }
-    )
-    outputs = model({**passed_on, "text_cut_features": cut})
-    return keras.Model(
-        {**passed_on, "token_ids": token_ids, "segment_ids": segment_ids},
-        outputs,
-        name=f"{model.name}_on_tokens",
+    tokens = {name: keras.Input((None,), dtype="int32", name=name) for name in TOKEN_INPUTS}
+    return _under_bottom(
+        model,
+        "text_cut_features",
+        tokens,
+        lambda inputs: bottom({name: inputs[name] for name in (*TOKEN_INPUTS, "padding_mask")}),
+        "on_tokens",
     )
 
 
