@@ -90,9 +90,9 @@ def threshold_rules_table(path: Path) -> str | None:
 # (`--with-2021-only`). A final config uses extra data only where its rule, written before it
 # was trained, passed on train+dev folds (docs/results.md); otherwise both names are the same.
 FINAL_CONFIGS = {
-    "techniques": ("main_text_top", "main"),
+    "techniques": ("main_text_top_3folds", "main"),
     "spans": ("spans", "spans"),
-    "text_techniques": ("text_techniques_adapted", "text_techniques"),
+    "text_techniques": ("text_techniques_adapted_3folds", "text_techniques"),
 }
 
 
@@ -130,11 +130,11 @@ def with_held_out(metrics: dict, run: str) -> dict:
     }
 
 
-def fold_ensemble_rows(metrics: dict, name: str) -> list[tuple[str, dict]]:
+def fold_ensemble_rows(metrics: dict, name: str, folds: int) -> list[tuple[str, dict]]:
     """The fold ensemble's test row, beside a refit run's shipped network (none otherwise)."""
     if "test_fold_ensemble" not in metrics:
         return []
-    return [(f"{name}: the 5 fold models averaged", {"test": metrics["test_fold_ensemble"]})]
+    return [(f"{name}: the {folds} fold models averaged", {"test": metrics["test_fold_ensemble"]})]
 
 
 def model_rows(runs: list[str], describe: str, reuse: bool) -> list[tuple[str, dict]]:
@@ -143,7 +143,8 @@ def model_rows(runs: list[str], describe: str, reuse: bool) -> list[tuple[str, d
     for run in runs:
         name = f"{describe}, {data_label(run)} (ours)"
         metrics = with_held_out(train(run, reuse), run)
-        rows += [(name, metrics), *fold_ensemble_rows(metrics, name)]
+        folds = configured(run).thresholds.folds
+        rows += [(name, metrics), *fold_ensemble_rows(metrics, name, folds)]
     return rows
 
 
