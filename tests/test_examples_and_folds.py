@@ -98,3 +98,32 @@ def test_cross_validated_seeds_each_fold_the_same_way_every_time():
     first = cross_validated(6, 3, seed=5, fit_fold=fit_fold)[1]
     second = cross_validated(6, 3, seed=5, fit_fold=fit_fold)[1]
     assert first == second and len(set(first)) == 3
+
+
+def test_cross_validated_frees_a_folds_reference_cycles_before_the_next_fold():
+    # Fit state in reference cycles (datasets holding feature copies) must not pile up fold
+    # after fold waiting for a full collection: with automatic collection off, a cycle made
+    # in one fold is gone when the next fold starts.
+    import gc
+    import weakref
+
+    class FitState:
+        pass
+
+    previous: list[weakref.ref] = []
+
+    def fit_fold(fold, train_rows, validation_rows):
+        assert all(ref() is None for ref in previous), "an earlier fold's cycle is still alive"
+        state = FitState()
+        state.itself = state  # a reference cycle, freed only by the cyclic collector
+        previous.append(weakref.ref(state))
+        return np.zeros((len(validation_rows), 1)), None
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        cross_validated(12, 3, seed=0, fit_fold=fit_fold)
+    finally:
+        if enabled:
+            gc.enable()
+    assert len(previous) == 3

@@ -21,6 +21,7 @@ layers back under the trained model, so the saved model takes token ids.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import keras
@@ -164,6 +165,8 @@ def train_stages(
     head = None
     trained = frozenset()
     for index, stage in enumerate(tracked(config["stages"], "stages")):
+        if index:
+            gc.collect()  # the last stage's datasets, in reference cycles (folds.cross_validated)
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
         if not live:
