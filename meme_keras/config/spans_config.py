@@ -77,7 +77,11 @@ class SpansConfig(RunSettings):
         default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
     )
     thresholds: ThresholdRangeConfig = field(default_factory=ThresholdRangeConfig)
-    # For `fine_tune_span_tagger` (the report's Nadam 5e-5); the frozen run does not use it.
+    # After the head trains on frozen features, train it on in every fold together with the text
+    # backbone's transformer layers `text_backbone.top_from` and up (the upper half by default),
+    # on cached hidden states of the layers below, with the `fine_tune` settings.
+    fine_tune_text_top: bool = False
+    # For `fine_tune_text_top` and `fine_tune_span_tagger` (the report's Nadam 5e-5).
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     reference_classifier: ReferenceClassifierConfig = field(
         default_factory=ReferenceClassifierConfig
@@ -92,3 +96,8 @@ class SpansConfig(RunSettings):
     def check(self, where: str) -> None:
         if self.extra_negative_ratio < 0:
             raise ConfigError(f"{where + ': ' if where else ''}extra_negative_ratio: must be >= 0")
+        if self.fine_tune_text_top and self.extra_articles:
+            raise ConfigError(
+                f"{where + ': ' if where else ''}fine_tune_text_top: not with extra_articles yet "
+                "(the PTC sentences would need their own cut activations and ten times the time)"
+            )

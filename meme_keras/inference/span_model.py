@@ -11,7 +11,7 @@ import keras
 import meme_keras.losses  # noqa: F401  (saved models name the loss they were compiled with)
 import meme_keras.models  # noqa: F401  (registers the custom layers for loading)
 from meme_keras.backbones.adapted_text import text_preset
-from meme_keras.backbones.features import text_features
+from meme_keras.backbones.features import encode_texts, text_features
 from meme_keras.data.meme import Meme, Span
 from meme_keras.evaluation.span_predictions import prediction_records
 from meme_keras.inference.raw_memes import memes_from_lists
@@ -47,16 +47,20 @@ class SpanModel:
     def spans(self, memes: Sequence[Meme], cache_dir=None, **options) -> dict[str, list[Span]]:
         """Deduplicated character spans of each meme, keyed by meme id."""
         backbone = self.config["text_backbone"]
-        encoded = text_features(
-            memes,
-            backbone["name"],
-            backbone["sequence_length"],
-            preset=text_preset(backbone),
-            cache_dir=cache_dir,
-            **options,
-        )
+        name, length, preset = backbone["name"], backbone["sequence_length"], text_preset(backbone)
+        if "token_ids" in self.model.input:  # the model holds its (fine-tuned) backbone
+            tokens = encode_texts(memes, name, length, preset)
+            encoded = {
+                "token_ids": tokens.token_ids,
+                "padding_mask": tokens.padding_mask,
+                "offsets": tokens.offsets,
+            }
+        else:
+            encoded = text_features(
+                memes, name, length, preset=preset, cache_dir=cache_dir, **options
+            )
         data = token_tag_data(memes, encoded, self.techniques)
-        probabilities = predict_tag_probabilities(self.model, data.head_inputs())
+        probabilities = predict_tag_probabilities(self.model, data.inputs_of(self.model))
         return decode_spans(data, probabilities, self.techniques, self.threshold)
 
     def predict_memes(self, memes: Sequence[Meme], **options) -> list[dict]:

@@ -27,6 +27,8 @@ class TokenTagData(Examples):
         token_ids, padding_mask, offsets: the encoder's [n, L], [n, L], [n, L, 2] arrays.
         tags: float32 [n, L, K] targets.
         token_weights: float32 [n, L], 1 for real text tokens (the loss mask).
+        cut_features: float32 [n, L, d] hidden states where the text backbone's top starts,
+            for fine-tuning that top (None otherwise).
     """
 
     SEQUENCE_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -36,6 +38,7 @@ class TokenTagData(Examples):
         "offsets",
         "tags",
         "token_weights",
+        "cut_features",
     )
 
     features: np.ndarray | None
@@ -44,6 +47,7 @@ class TokenTagData(Examples):
     offsets: np.ndarray
     tags: np.ndarray
     token_weights: np.ndarray
+    cut_features: np.ndarray | None = None
 
     def head_inputs(self) -> dict[str, np.ndarray]:
         return {"text_features": self.features, "padding_mask": self.padding_mask}
@@ -54,6 +58,12 @@ class TokenTagData(Examples):
             "segment_ids": np.zeros_like(self.token_ids),
             "padding_mask": self.padding_mask,
         }
+
+    def inputs_of(self, model: keras.Model) -> dict[str, np.ndarray]:
+        """What `model` reads: token ids when it holds the backbone, else frozen features."""
+        if "token_ids" in model.input:
+            return self.backbone_inputs()
+        return self.head_inputs()
 
     def gold(self) -> dict[str, list[Span]]:
         return {meme.id: list(meme.spans) for meme in self.memes}

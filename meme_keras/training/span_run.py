@@ -28,7 +28,7 @@ from meme_keras.atomic_files import (
     write_text_atomically,
 )
 from meme_keras.backbones.adapted_text import adaptation_files, text_preset
-from meme_keras.backbones.features import text_features
+from meme_keras.backbones.features import text_cut_features, text_features
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import SpansConfig, write_config
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
@@ -62,6 +62,10 @@ from meme_keras.training.finished_runs import (
 )
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.provenance import provenance
+from meme_keras.training.span_text_top import (
+    cross_validate_span_text_top,
+    span_tagger_on_tokens,
+)
 from meme_keras.training.span_training import (
     average_span_taggers,
     best_threshold,
@@ -78,12 +82,22 @@ SPLITS = ("train", "dev", "test")
 
 
 def load_data(split: str, techniques, config: SpansConfig, data_dir: Path) -> TokenTagData:
+    """A split's tag data with frozen features, and the cut activations of the backbone's top
+    when the run fine-tunes it (train and dev; test goes through the saved model's tokens)."""
     memes = load_split(split, 2, data_dir, check_images=False)
     backbone = config["text_backbone"]
-    encoded = text_features(
-        memes, backbone["name"], backbone["sequence_length"], preset=text_preset(backbone)
-    )
-    return token_tag_data(memes, encoded, techniques)
+    preset = text_preset(backbone)
+    encoded = text_features(memes, backbone["name"], backbone["sequence_length"], preset=preset)
+    data = token_tag_data(memes, encoded, techniques)
+    if config.fine_tune_text_top and split != "test":
+        data.cut_features = text_cut_features(
+            memes,
+            backbone["name"],
+            backbone["sequence_length"],
+            preset=preset,
+            top_from=backbone["top_from"],
+        )
+    return data
 
 
 def ptc_training_sentences(techniques, config: SpansConfig) -> TokenTagData:
@@ -312,9 +326,14 @@ def run_spans(
     config["loss"] = chosen_loss(grid, config)
     log.info("chosen loss %s", config["loss"])
 
-    # The chosen point: out-of-fold probabilities for the threshold, fold heads for test.
+    # The chosen point: out-of-fold probabilities for the threshold, fold models for test.
     keras.utils.set_random_seed(seed)
-    out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
+    if config.fine_tune_text_top:
+        out_of_fold, fold_models = cross_validate_span_text_top(pool, config, len(techniques))
+        model = span_tagger_on_tokens(fold_models, config)
+    else:
+        out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
+        model = average_span_taggers(heads)
     sweep = sweep_span_threshold(
         pool, out_of_fold, techniques, threshold_grid(**config["thresholds"])
     )
@@ -328,7 +347,6 @@ def run_spans(
         curves=SPAN_SWEEP_CURVES,
         xlabel="token probability threshold",
     )
-    model = average_span_taggers(heads)
     save_model_atomically(model, output_dir / "model.keras")
     write_config(config, output_dir / "config.yaml")
     write_json_atomically(
@@ -343,7 +361,7 @@ def run_spans(
     # Dev predictions are out of fold (no model saw them); test once, from the fold ensemble.
     dev_data = pool.subset(dev_rows)
     dev_spans = decode_spans(dev_data, out_of_fold[dev_rows], techniques, threshold)
-    test_probabilities = predict_tag_probabilities(model, test.head_inputs())
+    test_probabilities = predict_tag_probabilities(model, test.inputs_of(model))
     test_spans = decode_spans(test, test_probabilities, techniques, threshold)
     write_span_predictions(output_dir / "predictions_dev.json", dev_data.memes, dev_spans)
     write_span_predictions(output_dir / "predictions_test.json", test.memes, test_spans)
