@@ -7,8 +7,9 @@ reused), and writes `assets/seeds.md`: each config's test scores as mean ± samp
 deviation over the seeds, with every seed's value. Without configs it trains every task's
 final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`; with
 `--finals-only` the final configs alone) and also writes the table into the README, between
-its `seeds` markers. Test is read once per final config:
-run it on configs already chosen on folds.
+its `seeds` markers; with configs and `--update-readme`, their rows replace theirs there
+(final configs only; the other finals' rows are kept, rows of configs no longer final are
+dropped). Test is read once per final config: run it on configs already chosen on folds.
 """
 
 from __future__ import annotations
@@ -49,6 +50,31 @@ def mean_sd_table(results: dict[str, list[dict[str, float]]], seeds: list[int]) 
 README_MARKERS = ("<!-- seeds: written by experiments/seeds.py -->", "<!-- /seeds -->")
 
 
+def table_rows(table: str) -> list[str]:
+    """The body rows of a `mean_sd_table` (no header)."""
+    return [line for line in table.splitlines()[2:] if line.startswith("| ")]
+
+
+def readme_table(readme: str) -> str:
+    """The table between the README's `README_MARKERS` ('' if none yet)."""
+    start, end = README_MARKERS
+    return readme.split(start)[1].split(end)[0].strip() if start in readme else ""
+
+
+def merged_table(old: str, new: str, finals: list[str]) -> str:
+    """`new`'s rows in place of `old`'s rows of the same configs; only configs in `finals`, in
+    that order (rows of other configs in `old` are dropped)."""
+    config_of = lambda row: row.split("|")[1].strip()  # noqa: E731
+    fresh = {config_of(row) for row in table_rows(new)}
+    unknown = sorted(fresh - set(finals))
+    if unknown:
+        raise SystemExit(f"not final configs, so not for the README: {', '.join(unknown)}")
+    rows = [row for row in table_rows(old) if config_of(row) not in fresh] + table_rows(new)
+    rows = [row for row in rows if config_of(row) in finals]
+    rows.sort(key=lambda row: finals.index(config_of(row)))  # stable: scores keep their order
+    return "\n".join([*new.splitlines()[:2], *rows])
+
+
 def with_seeds_table(readme: str, table: str) -> str:
     """`readme` with the text between its two `README_MARKERS` replaced by `table`."""
     start, end = README_MARKERS
@@ -86,6 +112,11 @@ def main() -> None:
         action="store_true",
         help="without configs: the final configs alone, not their 2021-only counterparts",
     )
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="with configs (final ones): their rows replace theirs in the README's table",
+    )
     args = parser.parse_args()
     import_tensorflow_quietly()
     configure_logging()
@@ -116,6 +147,10 @@ def main() -> None:
     (REPOSITORY / "assets" / "seeds.md").write_text(table + "\n")
     if not args.configs:
         readme.write_text(with_seeds_table(readme.read_text(), table))
+    elif args.update_readme:
+        text = readme.read_text()
+        merged = merged_table(readme_table(text), table, final_config_names())
+        readme.write_text(with_seeds_table(text, merged))
     print(table)
 
 

@@ -57,3 +57,34 @@ def test_finals_only_leaves_out_the_2021_only_configs(seeds):
     finals = seeds.final_config_names(with_2021_only=False)
     assert finals == [final for final, _ in FINAL_CONFIGS.values()]
     assert set(seeds.final_config_names()) > set(finals)
+
+
+def test_new_rows_replace_their_configs_rows_and_old_finals_rows_go(seeds):
+    header = "| config | score | mean ± sd | per seed (42, 43, 44) |\n|---|---|---|---|"
+    old = "\n".join(
+        [
+            header,
+            "| main | micro-F1 | 0.5 ± 0.0 | x |",
+            "| spans | span F1 | 0.3 ± 0.0 | x |",
+            "| text | micro-F1 | 0.4 ± 0.0 | x |",
+        ]
+    )
+    new = "\n".join(
+        [
+            header,
+            "| spans_top | span F1 | 0.4 ± 0.0 | y |",
+            "| spans_top | span P | 0.5 ± 0.0 | y |",
+        ]
+    )
+    merged = seeds.merged_table(old, new, ["main", "spans_top", "text"])
+    assert merged.splitlines() == [
+        *header.splitlines(),
+        "| main | micro-F1 | 0.5 ± 0.0 | x |",
+        "| spans_top | span F1 | 0.4 ± 0.0 | y |",
+        "| spans_top | span P | 0.5 ± 0.0 | y |",
+        "| text | micro-F1 | 0.4 ± 0.0 | x |",
+    ]
+    with pytest.raises(SystemExit, match="not final configs, so not for the README: spans_top"):
+        seeds.merged_table(old, new, ["main", "text"])
+    start, end = seeds.README_MARKERS
+    assert seeds.readme_table(f"a\n{start}\n{old}\n{end}\nb") == old
