@@ -21,6 +21,7 @@ TEXT_TOP_SPANS = {
     **TINY_SPANS,
     "name": "spans_text_top",
     "fine_tune_text_top": True,
+    "final_model": "refit",
     "fine_tune": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 8},
     "text_backbone": {"sequence_length": 64, "top_from": TOP_FROM},
 }
@@ -44,9 +45,11 @@ def test_the_top_on_cut_states_under_the_bottom_is_the_backbone_under_the_head()
     )
 
 
-def test_not_with_extra_articles():
+def test_not_with_extra_articles_and_refit_only_when_fine_tuning():
     with pytest.raises(ConfigError, match="fine_tune_text_top: not with extra_articles"):
         span_config({**TEXT_TOP_SPANS, "extra_articles": ["ptc"]})
+    with pytest.raises(ConfigError, match="final_model: refit is for fine_tune_text_top"):
+        span_config({**TEXT_TOP_SPANS, "fine_tune_text_top": False})
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ def text_top_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
     return folder, metrics
 
 
-def test_the_folds_tune_only_the_upper_layers_and_the_model_takes_token_ids(text_top_run):
+def test_one_refit_network_tunes_only_the_upper_layers_and_takes_token_ids(text_top_run):
     from meme_keras.backbones.text_backbones import load_text_backbone
 
     folder, metrics = text_top_run
@@ -65,13 +68,16 @@ def test_the_folds_tune_only_the_upper_layers_and_the_model_takes_token_ids(text
     assert {"token_ids", "segment_ids", "padding_mask"} == set(model.input)
     pretrained = load_text_backbone("all_minilm_l6_v2")
     (bottom,) = nested_layers(model, "text_bottom")
-    tops = nested_layers(model, "text_top")
-    assert len(tops) == TEXT_TOP_SPANS["folds"]  # one fine-tuned top per fold
+    (top,) = nested_layers(model, "text_top")  # one network, not the fold models
     assert not changed_layers([bottom], pretrained)
-    for top in tops:
-        changed = changed_layers([top], pretrained)
-        assert changed and changed <= {"transformer_layer_4", "transformer_layer_5"}
+    changed = changed_layers([top], pretrained)
+    assert changed and changed <= {"transformer_layer_4", "transformer_layer_5"}
     assert 0.0 <= metrics["tagger"]["out_of_fold"]["f1"] <= 1.0
+    # The fold ensemble is scored beside it, at the same token threshold.
+    ensemble = metrics["tagger_fold_ensemble"]
+    assert ensemble["threshold"] == metrics["tagger"]["threshold"]
+    assert ensemble["test"]["n_gold"] == metrics["tagger"]["test"]["n_gold"]
+    assert "its 2 fold models averaged" in (folder / "spans_results.md").read_text()
 
 
 def test_the_saved_run_and_its_export_give_the_runs_test_spans(text_top_run, tiny_corpus, tmp_path):

@@ -81,6 +81,10 @@ class SpansConfig(RunSettings):
     # backbone's transformer layers `text_backbone.top_from` and up (the upper half by default),
     # on cached hidden states of the layers below, with the `fine_tune` settings.
     fine_tune_text_top: bool = False
+    # The model to ship: the fold models averaged, or one network trained the same way on all
+    # of train+dev ("refit", for fine_tune_text_top: averaged fold heads share one frozen
+    # backbone already, fine-tuned fold models would not).
+    final_model: Literal["fold_ensemble", "refit"] = "fold_ensemble"
     # For `fine_tune_text_top` and `fine_tune_span_tagger` (the report's Nadam 5e-5).
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     reference_classifier: ReferenceClassifierConfig = field(
@@ -96,6 +100,11 @@ class SpansConfig(RunSettings):
     def check(self, where: str) -> None:
         if self.extra_negative_ratio < 0:
             raise ConfigError(f"{where + ': ' if where else ''}extra_negative_ratio: must be >= 0")
+        if self.final_model == "refit" and not self.fine_tune_text_top:
+            raise ConfigError(
+                f"{where + ': ' if where else ''}final_model: refit is for fine_tune_text_top "
+                "(the frozen path's averaged heads are one network on one backbone)"
+            )
         if self.fine_tune_text_top and self.extra_articles:
             raise ConfigError(
                 f"{where + ': ' if where else ''}fine_tune_text_top: not with extra_articles yet "

@@ -2,8 +2,10 @@
 
 On frozen text-backbone features: the report's grid over label smoothing x focal alpha (plus a
 BCE baseline), chosen by span F1 on out-of-fold probabilities over train+dev; the chosen point
-cross-validated again for the token-threshold sweep; its fold heads averaged are the final
-model, scored once on test. Beside it, references scored by the same code: a meme-level
+cross-validated again for the token-threshold sweep (with `fine_tune_text_top`, each fold's
+head then trains on with the backbone's upper layers, `span_text_top`); its fold models
+averaged, or one network refit on train+dev (`final_model: refit`), are the final model,
+scored once on test. Beside it, references scored by the same code: a meme-level
 classifier's techniques as one span over the whole text or over each line, and the constant
 "whole text is Loaded Language".
 
@@ -64,6 +66,7 @@ from meme_keras.training.folds import cross_validated
 from meme_keras.training.provenance import provenance
 from meme_keras.training.span_text_top import (
     cross_validate_span_text_top,
+    refit_span_text_top,
     span_tagger_on_tokens,
 )
 from meme_keras.training.span_training import (
@@ -249,6 +252,9 @@ def results_frame(metrics: dict) -> pd.DataFrame:
         rows.append(row)
 
     add(f"span tagger (threshold {metrics['tagger']['threshold']:g})", metrics["tagger"])
+    if "tagger_fold_ensemble" in metrics:
+        folds = metrics["config"]["folds"]
+        add(f"span tagger: its {folds} fold models averaged", metrics["tagger_fold_ensemble"])
     for name, entry in metrics["references"].items():
         label = f"{name} (threshold {entry['threshold']:g})" if "threshold" in entry else name
         add(label, entry)
@@ -328,9 +334,12 @@ def run_spans(
 
     # The chosen point: out-of-fold probabilities for the threshold, fold models for test.
     keras.utils.set_random_seed(seed)
+    ensemble = None  # the fold ensemble, beside a refit network
     if config.fine_tune_text_top:
         out_of_fold, fold_models = cross_validate_span_text_top(pool, config, len(techniques))
         model = span_tagger_on_tokens(fold_models, config)
+        if config.final_model == "refit":
+            ensemble, model = model, refit_span_text_top(pool, config, len(techniques))
     else:
         out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
         model = average_span_taggers(heads)
@@ -353,6 +362,7 @@ def run_spans(
         {
             "token_threshold": threshold,
             "tuned_on": f"{config['folds']}-fold train+dev",
+            "model": config.final_model,
             "techniques": list(techniques),
         },
         output_dir / "thresholds.json",
@@ -371,6 +381,11 @@ def run_spans(
         markdown_table(per_technique) + "\n", output_dir / "spans_per_technique.md"
     )
 
+    def ensemble_scores(ensemble: keras.Model) -> dict:
+        probabilities = predict_tag_probabilities(ensemble, test.inputs_of(ensemble))
+        spans = decode_spans(test, probabilities, techniques, threshold)
+        return {"threshold": threshold, "test": scores_dict(span_scores(spans, test.gold()))}
+
     metrics = {
         "config": config.to_dict(),
         "sequence_length": length,
@@ -383,6 +398,7 @@ def run_spans(
             "dev": scores_dict(span_scores(dev_spans, dev_data.gold())),
             "test": scores_dict(span_scores(test_spans, test.gold())),
         },
+        **({} if ensemble is None else {"tagger_fold_ensemble": ensemble_scores(ensemble)}),
         "references": run_references(
             pool, dev_rows, test, techniques, config, config.reference_classifier
         ),
@@ -390,7 +406,8 @@ def run_spans(
     results = results_frame(metrics)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     write_text_atomically(
-        "Subtask 2, span P/R/F1 (the task's scorer). Out-of-fold: 5-fold over train+dev; "
+        f"Subtask 2, span P/R/F1 (the task's scorer). Out-of-fold: {config['folds']}-fold "
+        "over train+dev; "
         "dev: out-of-fold predictions of the dev memes; test: scored once.\n\n"
         + markdown_table(results)
         + "\n",

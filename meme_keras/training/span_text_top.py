@@ -4,7 +4,8 @@ At the chosen loss point, each fold's head is first trained on frozen features (
 path does), then trained on together with transformer layers `text_backbone.top_from` and up,
 on the cached hidden states that the lower layers give (`split_text_backbone`): the lower
 layers never run in training. The fold models are averaged and the frozen lower layers put
-once under the average (`with_text_bottom`), so the saved model takes token ids.
+once under the average (`with_text_bottom`), so the saved model takes token ids; or one
+network is trained the same way on all of train+dev (`refit_span_text_top`).
 """
 
 from __future__ import annotations
@@ -154,3 +155,13 @@ def span_tagger_on_tokens(fold_models: list[keras.Model], config) -> keras.Model
     the cut activations once for all of them."""
     averaged = average_models(fold_models, "span_tagger_folds", output_name="tags")
     return with_text_bottom(averaged, config)
+
+
+def refit_span_text_top(pool: TokenTagData, config, num_techniques: int) -> keras.Model:
+    """One network trained as each fold's, on all of `pool`, on token ids (fixed epochs: the
+    folds tune only the token threshold, which it takes)."""
+    keras.utils.set_random_seed(config["seed"])
+    head = fit_span_tagger(pool, config, num_techniques, name="span_tagger_refit")
+    model = span_tagger_on_top(head, config, "span_tagger_top_refit")
+    fine_tune_span_top(model, pool, config, config["seed"])
+    return with_text_bottom(model, config)
