@@ -7,9 +7,10 @@ reused), and writes `assets/seeds.md`: each config's test scores as mean ± samp
 deviation over the seeds, with every seed's value. Without configs it trains every task's
 final config and its 2021-only counterpart (`make reproduce`'s `FINAL_CONFIGS`; with
 `--finals-only` the final configs alone) and also writes the table into the README, between
-its `seeds` markers; with configs and `--update-readme`, their rows replace theirs there
-(final configs only; the other finals' rows are kept, rows of configs no longer final are
-dropped). Test is read once per final config: run it on configs already chosen on folds.
+its `seeds` markers; with configs and `--update-readme`, their rows replace theirs there and
+in `assets/seeds.md` (final configs only; the other finals' rows are kept, rows of configs no
+longer final are dropped). Test is read once per final config: run it on configs already
+chosen on folds.
 """
 
 from __future__ import annotations
@@ -143,14 +144,13 @@ def main() -> None:
             for seed in args.seeds
         ]
     table = mean_sd_table(results, args.seeds)
+    if args.configs and args.update_readme:  # the README's table, these configs' rows new
+        text = readme.read_text()
+        table = merged_table(readme_table(text), table, final_config_names())
     (REPOSITORY / "assets").mkdir(exist_ok=True)
     (REPOSITORY / "assets" / "seeds.md").write_text(table + "\n")
-    if not args.configs:
+    if not args.configs or args.update_readme:
         readme.write_text(with_seeds_table(readme.read_text(), table))
-    elif args.update_readme:
-        text = readme.read_text()
-        merged = merged_table(readme_table(text), table, final_config_names())
-        readme.write_text(with_seeds_table(text, merged))
     print(table)
 
 
