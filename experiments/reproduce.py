@@ -8,12 +8,18 @@ its final config (`FINAL_CONFIGS`: with the extra data where that passed its rul
 folds; test is scored once.
 Writes `assets/{main,spans,text}_results.md` and prints the tables. A run that already finished
 with the same config, data, packages and code is reused (`--retrain` trains everything).
+
+The first task trains alone; the others then train side by side, one process each (logs in
+`runs/reproduce_<task>.log`): a fine-tuning step on two cores leaves about a third of them
+idle, which the other task's process takes. Their tables are printed in task order once both
+have finished (`--one-by-one`: everything in this process, in order).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -230,6 +236,24 @@ def per_technique_panels(tasks: list[str], with_2021_only: bool) -> dict:
     }
 
 
+def train_side_by_side(tasks: list[str], retrain: bool, with_2021_only: bool) -> None:
+    """Trains `tasks` at once, one process each (`--tasks TASK --one-by-one`), and waits;
+    raises if any of them failed, naming its log."""
+    processes = {}
+    for task in tasks:
+        log = REPOSITORY / "runs" / f"reproduce_{task}.log"
+        log.parent.mkdir(exist_ok=True)
+        command = [sys.executable, __file__, "--tasks", task, "--one-by-one", "--no-summary"]
+        command += ["--retrain"] * retrain + ["--with-2021-only"] * with_2021_only
+        with log.open("w") as output:
+            processes[task] = (subprocess.Popen(command, stdout=output, stderr=output), log)
+    names = ", ".join(tasks)
+    print(f"\ntraining {names} side by side (logs: runs/reproduce_<task>.log)", flush=True)
+    failed = [str(log) for process, log in processes.values() if process.wait() != 0]
+    if failed:
+        raise SystemExit(f"reproduce: a task failed; see {', '.join(failed)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -245,16 +269,29 @@ def main() -> None:
         action="store_true",
         help="also train each task's final model on 2021 data only (the leaderboard's setting)",
     )
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="train every task in this process, in order (default: the first alone, then the "
+        "others side by side)",
+    )
+    parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging()
     started = time.perf_counter()
     assets = REPOSITORY / "assets"
     assets.mkdir(exist_ok=True)
-    summary = [
-        row
-        for task in args.tasks
-        for row in TASKS[task](assets, reuse=not args.retrain, with_2021_only=args.with_2021_only)
-    ]
+    summary = TASKS[args.tasks[0]](assets, not args.retrain, args.with_2021_only)
+    later = args.tasks[1:]
+    if len(later) > 1 and not args.one_by_one:
+        train_side_by_side(later, args.retrain, args.with_2021_only)
+        retrain = False  # trained just now: the tables below read the finished runs
+    else:
+        retrain = args.retrain
+    for task in later:
+        summary += TASKS[task](assets, reuse=not retrain, with_2021_only=args.with_2021_only)
+    if args.no_summary:
+        return
     panels = per_technique_panels(args.tasks, args.with_2021_only)
     print(f"\nPer-technique test F1: {draw(panels, assets / 'per_technique_f1.png')}")
     lines = ["| subtask | run | data | test score |", "|---|---|---|---|"]
