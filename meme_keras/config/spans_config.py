@@ -82,9 +82,10 @@ class SpansConfig(RunSettings):
     # on cached hidden states of the layers below, with the `fine_tune` settings.
     fine_tune_text_top: bool = False
     # The model to ship: the fold models averaged, or one network trained the same way on all
-    # of train+dev ("refit", for fine_tune_text_top: averaged fold heads share one frozen
-    # backbone already, fine-tuned fold models would not).
-    final_model: Literal["fold_ensemble", "refit"] = "fold_ensemble"
+    # of train+dev ("refit"), or the fold models' weights averaged ("soup": every fold starts
+    # from the same weights). The last two are for fine_tune_text_top: averaged fold heads
+    # share one frozen backbone already, fine-tuned fold models would not.
+    final_model: Literal["fold_ensemble", "refit", "soup"] = "fold_ensemble"
     # For `fine_tune_text_top` and `fine_tune_span_tagger` (the report's Nadam 5e-5).
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     reference_classifier: ReferenceClassifierConfig = field(
@@ -100,9 +101,10 @@ class SpansConfig(RunSettings):
     def check(self, where: str) -> None:
         if self.extra_negative_ratio < 0:
             raise ConfigError(f"{where + ': ' if where else ''}extra_negative_ratio: must be >= 0")
-        if self.final_model == "refit" and not self.fine_tune_text_top:
+        if self.final_model != "fold_ensemble" and not self.fine_tune_text_top:
             raise ConfigError(
-                f"{where + ': ' if where else ''}final_model: refit is for fine_tune_text_top "
+                f"{where + ': ' if where else ''}final_model: {self.final_model} is for "
+                "fine_tune_text_top "
                 "(the frozen path's averaged heads are one network on one backbone)"
             )
         if self.fine_tune_text_top and self.extra_articles:

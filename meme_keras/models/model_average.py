@@ -1,8 +1,10 @@
-"""One model that averages the outputs of several models with the same inputs (fold models)."""
+"""One model from several with the same inputs (fold models): their outputs averaged, or
+their weights."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 def average_models(
@@ -25,3 +27,29 @@ def average_models(
         }
     outputs = keras.layers.Average(name=output_name)([model(inputs) for model in models])
     return keras.Model(inputs, outputs, name=name)
+
+
+def weight_averaged_model(models: list[keras.Model], name: str = "weight_average") -> keras.Model:
+    """One network whose weights are the mean of the `models`' (a "model soup"): the models
+    must share one architecture and, for the mean to make sense, one starting point (the
+    same pretrained backbone, the same initial head). Costs one model's compute, not n.
+
+    Keras has no weight averaging of separate models (its `EMA` averages one model's weights
+    over steps). Integer variables (e.g. dropout seed states) are taken from the first model.
+    """
+    if not models:
+        raise ValueError("no models to average")
+    shapes = [[tuple(weight.shape) for weight in model.weights] for model in models]
+    if any(shape != shapes[0] for shape in shapes):
+        raise ValueError("the models differ in architecture: their weights cannot be averaged")
+    averaged = keras.models.clone_model(models[0])
+    averaged.name = name
+    weights = []
+    for values in zip(*(model.get_weights() for model in models), strict=True):
+        first = values[0]
+        if np.issubdtype(first.dtype, np.floating):
+            weights.append(np.mean(np.stack(values), axis=0).astype(first.dtype))
+        else:
+            weights.append(first)
+    averaged.set_weights(weights)
+    return averaged

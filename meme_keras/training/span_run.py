@@ -4,7 +4,8 @@ On frozen text-backbone features: the report's grid over label smoothing x focal
 BCE baseline), chosen by span F1 on out-of-fold probabilities over train+dev; the chosen point
 cross-validated again for the token-threshold sweep (with `fine_tune_text_top`, each fold's
 head then trains on with the backbone's upper layers, `span_text_top`); its fold models
-averaged, or one network refit on train+dev (`final_model: refit`), are the final model,
+averaged, one network refit on train+dev (`final_model: refit`) or their weights averaged
+(`soup`) are the final model,
 scored once on test. Beside it, references scored by the same code: a meme-level
 classifier's techniques as one span over the whole text or over each line, and the constant
 "whole text is Loaded Language".
@@ -67,6 +68,7 @@ from meme_keras.training.provenance import provenance
 from meme_keras.training.span_text_top import (
     cross_validate_span_text_top,
     refit_span_text_top,
+    span_soup_on_tokens,
     span_tagger_on_tokens,
 )
 from meme_keras.training.span_training import (
@@ -340,6 +342,8 @@ def run_spans(
         model = span_tagger_on_tokens(fold_models, config)
         if config.final_model == "refit":
             ensemble, model = model, refit_span_text_top(pool, config, len(techniques))
+        elif config.final_model == "soup":
+            ensemble, model = model, span_soup_on_tokens(fold_models, config)
     else:
         out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
         model = average_span_taggers(heads)

@@ -5,7 +5,9 @@ path does), then trained on together with transformer layers `text_backbone.top_
 on the cached hidden states that the lower layers give (`split_text_backbone`): the lower
 layers never run in training. The fold models are averaged and the frozen lower layers put
 once under the average (`with_text_bottom`), so the saved model takes token ids; or one
-network is trained the same way on all of train+dev (`refit_span_text_top`).
+network is trained the same way on all of train+dev (`refit_span_text_top`); or the fold
+models, started from the same weights, are averaged weight by weight into one network
+(`span_soup_on_tokens`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from meme_keras.backbones.text_backbones import (
     split_text_backbone,
     text_top_from,
 )
-from meme_keras.models.model_average import average_models
+from meme_keras.models.model_average import average_models, weight_averaged_model
 from meme_keras.models.span_tagger import SpanTaggerHead
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_order
 from meme_keras.pipeline.padded_length import padded_length
@@ -130,6 +132,10 @@ def cross_validate_span_text_top(
     seed = config["seed"]
 
     def fit_fold(fold, train_indices, validation_indices):
+        if config["final_model"] == "soup":
+            # Every fold's head starts from the same weights, so that the fold models can be
+            # averaged weight by weight (their backbones all start pretrained).
+            keras.utils.set_random_seed(seed)
         train = pool.subset(train_indices)
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         head = fit_span_tagger(
@@ -157,11 +163,21 @@ def span_tagger_on_tokens(fold_models: list[keras.Model], config) -> keras.Model
     return with_text_bottom(averaged, config)
 
 
-def refit_span_text_top(pool: TokenTagData, config, num_techniques: int) -> keras.Model:
-    """One network trained as each fold's, on all of `pool`, on token ids (fixed epochs: the
-    folds tune only the token threshold, which it takes)."""
+def span_soup_on_tokens(fold_models: list[keras.Model], config) -> keras.Model:
+    """One network whose weights are the fold models' mean (`final_model: soup`; the folds
+    started alike), on token ids: one model's compute, where the ensemble runs each top."""
+    return with_text_bottom(weight_averaged_model(fold_models, "span_tagger_soup"), config)
+
+
+def train_span_text_top(pool: TokenTagData, config, num_techniques: int) -> keras.Model:
+    """One network trained as each fold's, on all of `pool` (fixed epochs: the folds tune only
+    the token threshold), on cut activations."""
     keras.utils.set_random_seed(config["seed"])
     head = fit_span_tagger(pool, config, num_techniques, name="span_tagger_refit")
     model = span_tagger_on_top(head, config, "span_tagger_top_refit")
-    fine_tune_span_top(model, pool, config, config["seed"])
-    return with_text_bottom(model, config)
+    return fine_tune_span_top(model, pool, config, config["seed"])
+
+
+def refit_span_text_top(pool: TokenTagData, config, num_techniques: int) -> keras.Model:
+    """`train_span_text_top` on all of train+dev, on token ids (`final_model: refit`)."""
+    return with_text_bottom(train_span_text_top(pool, config, num_techniques), config)
