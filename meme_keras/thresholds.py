@@ -215,10 +215,10 @@ def tune_thresholds(
         for _ in range(max_rounds):
             changed = False
             for label in tunable:
-                candidates = np.repeat(current[None, :], len(grid), axis=0)
-                candidates[:, label] = grid
                 candidate_objective = objective_of(
-                    _candidate_scores(gold, probabilities, candidates, min_labels_per_meme)
+                    _label_candidate_scores(
+                        gold, probabilities, current, label, grid, min_labels_per_meme
+                    )
                 )
                 index = _best_index(candidate_objective)
                 if candidate_objective[index] > best + _TIE_TOLERANCE:
@@ -394,6 +394,49 @@ def _candidate_scores(
     predicted = probabilities[None, :, :] >= candidates[:, None, :]
     predicted = _ensure_min_labels(predicted, probabilities, min_labels_per_meme)
     return scores_from_counts(*label_counts(gold, predicted))
+
+
+def _label_candidate_scores(
+    gold: np.ndarray,
+    probabilities: np.ndarray,
+    current: np.ndarray,
+    label: int,
+    grid: np.ndarray,
+    min_labels_per_meme: int,
+) -> dict[str, np.ndarray]:
+    """`_candidate_scores` of `current` with `label`'s threshold set to each `grid` value,
+    from the counts that only that label's column (and, with at most one fallback label per
+    meme, the fallbacks it triggers) can change: the same scores, without scoring every label
+    of every candidate anew (per-label tuning spent most of its time there)."""
+    if min_labels_per_meme > 1:  # several fallback labels per meme: score candidates whole
+        candidates = np.repeat(current[None, :], len(grid), axis=0)
+        candidates[:, label] = grid
+        return _candidate_scores(gold, probabilities, candidates, min_labels_per_meme)
+    gold = gold.astype(bool)
+    others = probabilities >= current[None, :]
+    others[:, label] = False
+    tp, fp, fn = (
+        np.repeat(count[None, :], len(grid), axis=0) for count in label_counts(gold, others)
+    )
+    column = probabilities[None, :, label] >= grid[:, None]  # [G, N]: the label's own decision
+    if min_labels_per_meme == 1:
+        # A meme no other label reaches gets `label` if it passes, else its most probable label.
+        fallback = np.argmax(probabilities, axis=1)  # the first of tied maxima, as argsort's
+        empty = ~others.any(axis=1)
+        column = column | (empty & (fallback == label))[None, :]
+        rows = np.flatnonzero(empty & (fallback != label))
+        if rows.size:
+            added = (~column[:, rows]).astype(np.int64)  # [G, R]: the fallback label instead
+            chosen = np.zeros((rows.size, gold.shape[1]), bool)
+            chosen[np.arange(rows.size), fallback[rows]] = True
+            hits = added @ (chosen & gold[rows])
+            tp += hits
+            fn -= hits
+            fp += added @ (chosen & ~gold[rows])
+    tp[:, label] = np.sum(column & gold[None, :, label], axis=1)
+    fp[:, label] = np.sum(column & ~gold[None, :, label], axis=1)
+    fn[:, label] = np.sum(~column & gold[None, :, label], axis=1)
+    return scores_from_counts(tp, fp, fn)
 
 
 def _scores_at(

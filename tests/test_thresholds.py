@@ -178,3 +178,25 @@ def test_unknown_rule_selection_keys_fail_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"select_rule.micro_tolerence: unknown config key"):
         run_classifier({"thresholds": {"select_rule": {"micro_tolerence": 0.01}}}, tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("min_labels", [0, 1, 2])
+def test_one_labels_candidates_score_as_whole_candidates(min_labels):
+    """Per-label tuning scores a label's grid from the counts it can change: the same scores as
+    scoring every candidate matrix whole, ties and fallback labels included."""
+    from meme_keras.thresholds import _candidate_scores, _label_candidate_scores
+
+    rng = np.random.default_rng(min_labels)
+    gold = rng.random((120, 6)) < 0.25
+    # Two decimals: probabilities tie with each other and with grid values.
+    probabilities = np.round(rng.random((120, 6)) ** 2, 2)
+    probabilities[:5] = 0.01  # memes no label reaches: the fallback decides
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 4)
+    current = rng.choice(grid, 6)
+    for label in range(6):
+        candidates = np.repeat(current[None, :], len(grid), axis=0)
+        candidates[:, label] = grid
+        whole = _candidate_scores(gold, probabilities, candidates, min_labels)
+        fast = _label_candidate_scores(gold, probabilities, current, label, grid, min_labels)
+        for name in whole:
+            np.testing.assert_array_equal(fast[name], whole[name], err_msg=f"{name}, {label}")
