@@ -5,10 +5,9 @@ BCE baseline), chosen by span F1 on out-of-fold probabilities over train+dev; th
 cross-validated again for the token-threshold sweep (with `fine_tune_text_top`, each fold's
 head then trains on with the backbone's upper layers, `span_text_top`); its fold models
 averaged, one network refit on train+dev (`final_model: refit`) or their weights averaged
-(`soup`) are the final model,
-scored once on test. Beside it, references scored by the same code: a meme-level
-classifier's techniques as one span over the whole text or over each line, and the constant
-"whole text is Loaded Language".
+(`soup`) are the final model, scored once on test. Beside it, references scored by the same
+code: a meme-level classifier's techniques as one span over the whole text or over each
+line, and the constant "whole text is Loaded Language".
 
 Writes to the run folder: config.yaml, model.keras, thresholds.json, metrics.json,
 predictions_{dev,test}.json, and spans_{grid,threshold_sweep,results,per_technique}.* .
