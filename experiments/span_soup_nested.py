@@ -5,8 +5,9 @@ For each outer fold of train+dev (seeded as a span run's folds): on its training
 folds as a run trains them (inner folds, every fold started from the same weights) give inner
 out-of-fold probabilities, the token threshold and the inner fold models. Their soup, a refit
 (one network trained on the whole outer training part, as the run's refit is) and the inner
-fold ensemble are then scored on the outer validation part at that threshold. The spans of all
-outer validation parts together give each model's out-of-fold span F1 over train+dev.
+fold ensemble are then scored on the outer validation part at that threshold (the refit also
+at a few higher ones). The spans of all outer validation parts together give each model's
+out-of-fold span F1 over train+dev.
 
 Usage: python experiments/span_soup_nested.py CONFIG [--seed 42] [--limit N]
 Writes runs/span_soup_nested_<config>_s<seed>/results.json (and prints it).
@@ -55,12 +56,23 @@ from meme_keras.training.span_training import (  # noqa: E402
 from meme_keras.training.traced_models import reusing_traces  # noqa: E402
 
 ARMS = ("soup", "refit", "inner_fold_ensemble")
+# The refit is also scored at its threshold raised by these (it predicts more spans than the
+# fold models whose out-of-fold probabilities set the threshold).
+REFIT_OFFSETS = (0.025, 0.05, 0.075, 0.1)
+
+
+def arm_thresholds(threshold: float) -> dict[str, tuple[str, float]]:
+    """Each scored arm: the model it uses and its token threshold."""
+    arms = {arm: (arm, threshold) for arm in ARMS}
+    for offset in REFIT_OFFSETS:
+        arms[f"refit, threshold +{offset:g}"] = ("refit", round(threshold + offset, 4))
+    return arms
 
 
 def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
     """Out-of-fold span scores of each arm over `pool` (see the module's docstring)."""
     soup_config = config.replace(final_model="soup")
-    predicted: dict[str, dict] = {arm: {} for arm in ARMS}
+    predicted: dict[str, dict] = {arm: {} for arm in arm_thresholds(0.5)}
     folds = []
     with reusing_traces():  # the refits of every outer fold share one traced model
         for fold, train_rows, validation_rows in fold_splits(
@@ -79,9 +91,12 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
                 "inner_fold_ensemble": average_models(inner_models, output_name="tags"),
             }
             record = {"fold": fold, "threshold": threshold}
-            for arm, model in models.items():
-                probabilities = predict_tag_probabilities(model, cut_inputs(validation))
-                spans = decode_spans(validation, probabilities, techniques, threshold)
+            probabilities = {
+                name: predict_tag_probabilities(model, cut_inputs(validation))
+                for name, model in models.items()
+            }
+            for arm, (name, arm_threshold) in arm_thresholds(threshold).items():
+                spans = decode_spans(validation, probabilities[name], techniques, arm_threshold)
                 predicted[arm].update(spans)
                 record[arm] = scores_dict(span_scores(spans, validation.gold()))
             record["seconds"] = round(time.perf_counter() - started, 1)
@@ -89,7 +104,9 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
             folds.append(record)
     gold = pool.gold()
     return {
-        "out_of_fold": {arm: scores_dict(span_scores(predicted[arm], gold)) for arm in ARMS},
+        "out_of_fold": {
+            arm: scores_dict(span_scores(spans, gold)) for arm, spans in predicted.items()
+        },
         "folds": folds,
     }
 
