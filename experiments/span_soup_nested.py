@@ -10,7 +10,8 @@ at a few higher ones). The spans of all outer validation parts together give eac
 out-of-fold span F1 over train+dev.
 
 Usage: python experiments/span_soup_nested.py CONFIG [--seed 42] [--limit N]
-Writes runs/span_soup_nested_<config>_s<seed>/results.json (and prints it).
+Writes runs/span_soup_nested_<config>_s<seed>/results.json (and prints it) and
+probabilities.npz (each model's outer-validation token probabilities, float16, in pool order).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
     """Out-of-fold span scores of each arm over `pool` (see the module's docstring)."""
     soup_config = config.replace(final_model="soup")
     predicted: dict[str, dict] = {arm: {} for arm in arm_thresholds(0.5)}
+    # Every model's outer-validation probabilities, for rescoring without training again.
+    saved = {name: np.zeros(pool.tags.shape, np.float16) for name in ARMS}
     folds = []
     with reusing_traces():  # the refits of every outer fold share one traced model
         for fold, train_rows, validation_rows in fold_splits(
@@ -95,6 +98,8 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
                 name: predict_tag_probabilities(model, cut_inputs(validation))
                 for name, model in models.items()
             }
+            for name, values in probabilities.items():
+                saved[name][validation_rows] = values
             for arm, (name, arm_threshold) in arm_thresholds(threshold).items():
                 spans = decode_spans(validation, probabilities[name], techniques, arm_threshold)
                 predicted[arm].update(spans)
@@ -108,6 +113,7 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
             arm: scores_dict(span_scores(spans, gold)) for arm, spans in predicted.items()
         },
         "folds": folds,
+        "probabilities": saved,
     }
 
 
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["seconds"] = round(time.perf_counter() - started, 1)
     output = args.output or REPOSITORY / "runs" / f"span_soup_nested_{path.stem}_s{args.seed}"
     output.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(output / "probabilities.npz", **results.pop("probabilities"))
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results["out_of_fold"], indent=2))
     return results
