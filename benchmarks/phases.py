@@ -6,6 +6,7 @@ The orchestrator is `benchmarks/run.py`; nothing here is imported by the product
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -306,20 +307,26 @@ def phase_compare(args: dict) -> dict:
     }
 
 
-def _training_features(memes, config):
+@functools.cache
+def _cached_encoder(name: str, length: int):
+    from meme_keras.backbones.text_encoders import make_text_encoder
+
+    return make_text_encoder(name, length)
+
+
+def _training_features(memes, config, seed: int = 0):
     """A FeatureSet with the real texts' token ids, masks and labels, and random features of
     the real shapes (speed does not depend on feature values)."""
-    from meme_keras.backbones.text_encoders import make_text_encoder
     from meme_keras.data.corpus import default_data_dir
     from meme_keras.data.techniques import read_techniques
     from meme_keras.evaluation.multilabel_f1 import labels_to_multi_hot
     from meme_keras.pipeline.feature_sets import FeatureSet
 
     techniques = read_techniques(default_data_dir(), "multimodal")
-    encoded = make_text_encoder("all_minilm_l6_v2", config["text_backbone"]["sequence_length"])
+    encoded = _cached_encoder("all_minilm_l6_v2", config["text_backbone"]["sequence_length"])
     encoded = encoded.encode([m.text for m in memes])
     length = int(encoded.padding_mask.sum(axis=1).max())
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     features = FeatureSet(
         list(memes),
         rng.standard_normal((len(memes), length, 384), np.float32),
@@ -398,30 +405,47 @@ def phase_train_head(args: dict) -> dict:
 
 def phase_scale_train(args: dict) -> dict:
     """The frozen stage (`fit_head`, the fusion head) on `memes` cached-feature-shaped memes
-    (the corpus repeated): seconds of a steady epoch (the second; the first traces) and the
-    bytes of the features, which a run holds in memory whole."""
+    (the corpus repeated), their features written to `.npy` files a chunk at a time and read
+    a batch at a time (`write_feature_files`), as a corpus too large for memory is trained:
+    seconds of a steady epoch (the second; the first traces) and the bytes of the features."""
     from meme_keras.config import make_config
+    from meme_keras.data.corpus import default_data_dir
+    from meme_keras.data.techniques import read_techniques
+    from meme_keras.pipeline.feature_files import write_feature_files
     from meme_keras.training import head_training
 
     config = make_config(
         {"stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}]}
     )
-    features, techniques = _training_features(corpus_memes(args["memes"]), config)
-    timer = EpochTimer()
-    original = head_training.stage_callbacks
-    head_training.stage_callbacks = lambda *a, **k: [*original(*a, **k), timer]
-    try:
-        head_training.fit_head(features, None, config, config["stages"][0], len(techniques))
-    finally:
-        head_training.stage_callbacks = original
+    memes = corpus_memes(args["memes"])
+    chunk = args.get("chunk", 256)
+    chunks = (
+        _training_features(memes[start : start + chunk], config, seed=start)[0]
+        for start in range(0, len(memes), chunk)
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        length = config["text_backbone"]["sequence_length"]
+        features = write_feature_files(chunks, folder, len(memes), length)
+        write_seconds = time.perf_counter() - started
+        techniques = read_techniques(default_data_dir(), "multimodal")
+        timer = EpochTimer()
+        original = head_training.stage_callbacks
+        head_training.stage_callbacks = lambda *a, **k: [*original(*a, **k), timer]
+        try:
+            head_training.fit_head(features, None, config, config["stages"][0], len(techniques))
+        finally:
+            head_training.stage_callbacks = original
     arrays = (features.text_features, features.image_features, features.padding_mask)
     return {
         "memes": args["memes"],
         "seconds": timer.epochs[-1],
         "memes_per_s": args["memes"] / timer.epochs[-1],
         "first_epoch_seconds": timer.epochs[0],
+        "write_seconds": write_seconds,
         "feature_mb": sum(array.nbytes for array in arrays) / 2**20,
-        "features": "random values, real text lengths/labels (speed only)",
+        "features": "random values, real text lengths/labels (speed only); on disk, read "
+        "a batch at a time",
     }
 
 

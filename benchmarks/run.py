@@ -261,14 +261,14 @@ def run_all(
                     },
                     log,
                 )
-        if wanted("scaling"):
+        if wanted("scaling") or wanted("scaling_train"):
             base = size("scale_base", quick)
             results["scaling"] = {"base_memes": base, "extract": [], "predict": [], "train": []}
             largest = EXTRA_DATA_MEMES if not quick else 8 * base
             for memes in (base, 4 * base, largest):
                 train = run_phase("scale_train", {"memes": memes}, log)
                 results["scaling"]["train"].append({"scale": memes / base, **train})
-            for scale in SCALES:
+            for scale in SCALES if wanted("scaling") else ():
                 memes = base * scale
                 extract = run_phase(
                     "scale_extract", {"memes": memes, "chunk": size("scale_chunk", quick)}, log
@@ -620,8 +620,9 @@ def main(argv: list[str] | None = None) -> int:
             "serving",
             "serving_spans",
             "scaling",
+            "scaling_train",
         ),
-        help="run only these sections",
+        help="run only these sections (scaling_train: the training part of scaling alone)",
     )
     parser.add_argument(
         "--export-run",

@@ -53,7 +53,7 @@ class Examples:
             if any(array is None for array in arrays):
                 return None
             if name in cls.SEQUENCE_FIELDS:
-                arrays = [_padded(array, length) for array in arrays]
+                arrays = [padded_positions(array, length) for array in arrays]
             return np.concatenate(arrays)
 
         return dataclasses.replace(
@@ -77,7 +77,7 @@ def _rows(array: np.ndarray | None, indices: np.ndarray) -> np.ndarray | None:
     return None if array is None else array[indices]
 
 
-def _padded(array: np.ndarray, length: int) -> np.ndarray:
+def padded_positions(array: np.ndarray, length: int) -> np.ndarray:
     widths = [(0, 0)] * array.ndim
     widths[1] = (0, length - array.shape[1])
     return np.pad(array, widths)

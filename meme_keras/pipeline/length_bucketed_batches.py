@@ -19,6 +19,7 @@ import tensorflow as tf
 from meme_keras.pipeline.batch_prediction import predict_batches
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.padded_length import padded_length
+from meme_keras.pipeline.row_files import RowFile, take_rows
 
 
 class EpochSource(Protocol):
@@ -62,35 +63,88 @@ def length_bucketed_dataset(
     full_length = features.padding_mask.shape[1]
     epoch_of = _epoch_reader(clock)
 
-    def batches():
-        # Only row numbers and a length: tf.data never frees a generator (see `_epoch_reader`),
-        # so the features stay out of it, in constants that go with the dataset.
+    def batch_rows():
         epoch_rng = rng
         if shuffle and epoch_of is not None:
             epoch_rng = np.random.default_rng([seed, epoch_of()])
         for rows in length_bucketed_order(lengths, batch_size, epoch_rng, length_step):
             yield rows, padded_length(lengths[rows].max(), length_step, full_length)
 
-    text = tf.constant(features.text_features, tf.float32)
-    mask = tf.constant(features.padding_mask.astype(np.int32))
-    images = tf.constant(features.image_features, tf.float32)
-    labels = tf.constant(features.labels, tf.float32)
+    arrays = {
+        "text_features": (features.text_features, tf.float32),
+        "padding_mask": (features.padding_mask, tf.int32),
+        "image_features": (features.image_features, tf.float32),
+    }
+    if with_labels:
+        arrays["labels"] = (features.labels, tf.float32)
+    dataset = gathered_batches(arrays, {"text_features", "padding_mask"}, batch_rows)
 
-    def gather(rows, length):
-        inputs = {
-            "text_features": tf.gather(text, rows)[:, :length],
-            "padding_mask": tf.gather(mask, rows)[:, :length],
-            "image_features": tf.gather(images, rows),
-        }
-        return (inputs, tf.gather(labels, rows)) if with_labels else (inputs,)
+    def split(batch):
+        labels = batch.pop("labels", None)
+        return (batch, labels) if with_labels else (batch,)
 
-    signature = (tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.int64))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).map(gather)
+    dataset = dataset.map(split)
     # A generator has unknown length; telling tf.data lets Keras size its epochs and progress.
     dataset = dataset.apply(
         tf.data.experimental.assert_cardinality(math.ceil(len(features) / batch_size))
     )
     return dataset.prefetch(2)
+
+
+def gathered_batches(arrays: dict, sequence_fields: set[str], batch_rows) -> tf.data.Dataset:
+    """A dataset of batches `{name: rows of arrays[name]}`, one for each `(rows, length)` that
+    `batch_rows()` yields; the arrays of `sequence_fields` are cut to `length` positions.
+
+    `arrays`: name -> (numpy array or `RowFile`, dtype). tf.data never frees a generator
+    (see `_epoch_reader`), so `batch_rows` must hold row numbers, not features: numpy arrays
+    go into constants that go with the dataset, and a `RowFile`'s rows are read from disk
+    batch by batch in the generator (which then holds only a file name and row numbers), so
+    memory holds a batch of them, not all.
+    """
+    on_disk = {
+        name: (array, dtype)
+        for name, (array, dtype) in arrays.items()
+        if isinstance(array, RowFile)
+    }
+    constants = {
+        name: tf.constant(np.asarray(array), dtype)
+        for name, (array, dtype) in arrays.items()
+        if name not in on_disk
+    }
+
+    def batches():
+        for rows, length in batch_rows():
+            read = []
+            for name, (array, dtype) in on_disk.items():
+                batch = array.take(rows)
+                if name in sequence_fields:
+                    batch = batch[:, :length]
+                read.append(batch.astype(dtype.as_numpy_dtype, copy=False))
+            yield (rows, length, *read)
+
+    signature = (
+        tf.TensorSpec((None,), tf.int64),
+        tf.TensorSpec((), tf.int64),
+        *(
+            tf.TensorSpec((None, *_tail(array, name in sequence_fields)), dtype)
+            for name, (array, dtype) in on_disk.items()
+        ),
+    )
+
+    def gather(rows, length, *read):
+        batch = dict(zip(on_disk, read, strict=True))
+        for name, constant in constants.items():
+            rows_of = tf.gather(constant, rows)
+            batch[name] = rows_of[:, :length] if name in sequence_fields else rows_of
+        return {name: batch[name] for name in arrays}  # the order asked for
+
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).map(gather)
+
+
+def _tail(array, sequence: bool) -> tuple:
+    """A row's shape, the sequence axis of unknown length where `sequence`."""
+    tail = tuple(array.shape[1:])
+    return (None, *tail[1:]) if sequence else tail
 
 
 class EpochCounter:
@@ -150,10 +204,10 @@ def _fixed_length_dataset(
     padding = -len(features) % replicas
     rows = np.concatenate([np.arange(len(features)), np.zeros(padding, int)])
     weights = np.concatenate([np.ones(len(features)), np.zeros(padding)]).astype(np.float32)
-    inputs = {
-        "text_features": features.text_features[rows],
+    inputs = {  # whole arrays in memory: `RowFile` features are read here
+        "text_features": take_rows(features.text_features, rows),
         "padding_mask": features.padding_mask[rows],
-        "image_features": features.image_features[rows],
+        "image_features": take_rows(features.image_features, rows),
     }
     tensors = (inputs, features.labels[rows], weights) if with_labels else (inputs,)
     if not shuffle:

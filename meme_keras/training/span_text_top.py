@@ -27,7 +27,7 @@ from meme_keras.backbones.text_backbones import (
 )
 from meme_keras.models.model_average import average_models, weight_averaged_model
 from meme_keras.models.span_tagger import SpanTaggerHead
-from meme_keras.pipeline.length_bucketed_batches import length_bucketed_order
+from meme_keras.pipeline.length_bucketed_batches import gathered_batches, length_bucketed_order
 from meme_keras.pipeline.padded_length import padded_length
 from meme_keras.pipeline.token_tags import TokenTagData, predict_tag_probabilities
 from meme_keras.training.callbacks import training_callbacks
@@ -73,25 +73,23 @@ def length_bucketed_tag_batches(data: TokenTagData, batch_size: int, seed: int) 
     full_length = data.padding_mask.shape[1]
     rng = np.random.default_rng(seed)
 
-    def batches():
-        # Row numbers and a length only: tf.data keeps a generator (and what it holds) alive.
+    def batch_rows():
         for rows in length_bucketed_order(lengths, batch_size, rng, LENGTH_STEP):
             yield rows, padded_length(lengths[rows].max(), LENGTH_STEP, full_length)
 
-    cut = tf.constant(inputs["text_cut_features"], tf.float32)
-    mask = tf.constant(inputs["padding_mask"].astype(np.int32))
-    tags = tf.constant(data.tags, tf.float32)
-    weights = tf.constant(data.token_weights, tf.float32)
-
-    def gather(rows, length):
-        batch_inputs = {
-            "text_cut_features": tf.gather(cut, rows)[:, :length],
-            "padding_mask": tf.gather(mask, rows)[:, :length],
-        }
-        return batch_inputs, tf.gather(tags, rows)[:, :length], tf.gather(weights, rows)[:, :length]
-
-    signature = (tf.TensorSpec((None,), tf.int64), tf.TensorSpec((), tf.int64))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).map(gather)
+    arrays = {
+        "text_cut_features": (inputs["text_cut_features"], tf.float32),
+        "padding_mask": (inputs["padding_mask"], tf.int32),
+        "tags": (data.tags, tf.float32),
+        "weights": (data.token_weights, tf.float32),
+    }
+    dataset = gathered_batches(arrays, set(arrays), batch_rows).map(
+        lambda batch: (
+            {name: batch[name] for name in ("text_cut_features", "padding_mask")},
+            batch["tags"],
+            batch["weights"],
+        )
+    )
     dataset = dataset.apply(
         tf.data.experimental.assert_cardinality(math.ceil(len(data) / batch_size))
     )
