@@ -9,10 +9,12 @@ folds; test is scored once.
 Writes `assets/{main,spans,text}_results.md` and prints the tables. A run that already finished
 with the same config, data, packages and code is reused (`--retrain` trains everything).
 
-The first task trains alone; the others then train side by side, one process each (logs in
-`runs/reproduce_<task>.log`): a fine-tuning step on two cores leaves about a third of them
-idle, which the other task's process takes. Their tables are printed in task order once both
-have finished (`--one-by-one`: everything in this process, in order).
+The first task trains in this process while the others train beside it, one after another
+in a second process (log in `runs/reproduce_<tasks>.log`): a fine-tuning step on two cores
+leaves about a third of them idle, which the other process takes. The first task's table is
+printed when it finishes, the others' in task order once the second process has finished
+(`--one-by-one`: everything in this process, in order). Tasks that need the same adapted text
+backbone train it once: whichever asks second waits for it.
 """
 
 from __future__ import annotations
@@ -236,22 +238,24 @@ def per_technique_panels(tasks: list[str], with_2021_only: bool) -> dict:
     }
 
 
-def train_side_by_side(tasks: list[str], retrain: bool, with_2021_only: bool) -> None:
-    """Trains `tasks` at once, one process each (`--tasks TASK --one-by-one`), and waits;
-    raises if any of them failed, naming its log."""
-    processes = {}
-    for task in tasks:
-        log = REPOSITORY / "runs" / f"reproduce_{task}.log"
-        log.parent.mkdir(exist_ok=True)
-        command = [sys.executable, __file__, "--tasks", task, "--one-by-one", "--no-summary"]
-        command += ["--retrain"] * retrain + ["--with-2021-only"] * with_2021_only
-        with log.open("w") as output:
-            processes[task] = (subprocess.Popen(command, stdout=output, stderr=output), log)
-    names = ", ".join(tasks)
-    print(f"\ntraining {names} side by side (logs: runs/reproduce_<task>.log)", flush=True)
-    failed = [str(log) for process, log in processes.values() if process.wait() != 0]
-    if failed:
-        raise SystemExit(f"reproduce: a task failed; see {', '.join(failed)}")
+def start_beside(tasks: list[str], retrain: bool, with_2021_only: bool):
+    """Starts one process that trains `tasks` in order (`--tasks ... --one-by-one`), its
+    output in `runs/reproduce_<tasks>.log`; returns (process, log)."""
+    log = REPOSITORY / "runs" / f"reproduce_{'_'.join(tasks)}.log"
+    log.parent.mkdir(exist_ok=True)
+    command = [sys.executable, __file__, "--tasks", *tasks, "--one-by-one", "--no-summary"]
+    command += ["--retrain"] * retrain + ["--with-2021-only"] * with_2021_only
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=output)
+    where = log.relative_to(REPOSITORY)
+    print(f"training {', '.join(tasks)} in a second process meanwhile (log: {where})", flush=True)
+    return process, log
+
+
+def wait_beside(process, log: Path) -> None:
+    """Waits for a `start_beside` process; raises, naming its log, if it failed."""
+    if process.wait() != 0:
+        raise SystemExit(f"reproduce: a task failed; see {log}")
 
 
 def main() -> None:
@@ -272,8 +276,8 @@ def main() -> None:
     parser.add_argument(
         "--one-by-one",
         action="store_true",
-        help="train every task in this process, in order (default: the first alone, then the "
-        "others side by side)",
+        help="train every task in this process, in order (default: the first here, the others "
+        "one after another in a second process at the same time)",
     )
     parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -281,13 +285,15 @@ def main() -> None:
     started = time.perf_counter()
     assets = REPOSITORY / "assets"
     assets.mkdir(exist_ok=True)
-    summary = TASKS[args.tasks[0]](assets, not args.retrain, args.with_2021_only)
     later = args.tasks[1:]
-    if len(later) > 1 and not args.one_by_one:
-        train_side_by_side(later, args.retrain, args.with_2021_only)
+    beside = None
+    if later and not args.one_by_one:
+        beside = start_beside(later, args.retrain, args.with_2021_only)
+    summary = TASKS[args.tasks[0]](assets, not args.retrain, args.with_2021_only)
+    retrain = args.retrain
+    if beside is not None:
+        wait_beside(*beside)
         retrain = False  # trained just now: the tables below read the finished runs
-    else:
-        retrain = args.retrain
     for task in later:
         summary += TASKS[task](assets, reuse=not retrain, with_2021_only=args.with_2021_only)
     if args.no_summary:

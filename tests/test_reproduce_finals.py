@@ -42,27 +42,31 @@ def test_2021_only_runs_are_trained_only_when_asked_and_different(reproduce, mon
     assert reproduce.final_runs("techniques", with_2021_only=True) == ["main"]
 
 
-def test_later_tasks_train_side_by_side_and_a_failure_names_its_log(
+def test_later_tasks_train_in_one_process_beside_and_a_failure_names_its_log(
     reproduce, monkeypatch, tmp_path
 ):
     started = []
 
     class FakeProcess:
+        code = 1
+
         def __init__(self, command, stdout, stderr):
             started.append(command)
-            self.task = command[command.index("--tasks") + 1]
 
         def wait(self):
-            return 1 if self.task == "text_techniques" else 0
+            return self.code
 
     monkeypatch.setattr(reproduce, "REPOSITORY", tmp_path)
     monkeypatch.setattr(reproduce.subprocess, "Popen", FakeProcess)
-    with pytest.raises(SystemExit, match="reproduce_text_techniques.log"):
-        reproduce.train_side_by_side(["spans", "text_techniques"], True, False)
-    assert [command[3] for command in started] == ["spans", "text_techniques"]
-    assert all({"--one-by-one", "--no-summary", "--retrain"} <= set(c) for c in started)
-    assert (tmp_path / "runs" / "reproduce_spans.log").exists()
+    process, log = reproduce.start_beside(["spans", "text_techniques"], True, False)
+    (command,) = started
+    assert command[command.index("--tasks") + 1 :][:2] == ["spans", "text_techniques"]
+    assert {"--one-by-one", "--no-summary", "--retrain"} <= set(command)
+    assert "--with-2021-only" not in command
+    assert log == tmp_path / "runs" / "reproduce_spans_text_techniques.log" and log.exists()
+    with pytest.raises(SystemExit, match="reproduce_spans_text_techniques.log"):
+        reproduce.wait_beside(process, log)
+    FakeProcess.code = 0
     started.clear()
-    monkeypatch.setattr(FakeProcess, "wait", lambda self: 0)
-    reproduce.train_side_by_side(["spans", "text_techniques"], False, True)
+    reproduce.wait_beside(*reproduce.start_beside(["text_techniques"], False, True))
     assert all("--retrain" not in c and "--with-2021-only" in c for c in started)

@@ -133,3 +133,25 @@ def test_a_run_folder_keeps_the_adapted_backbone_it_trained_from(tiny_text, tmp_
     assert text["adaptation"] is None
     assert text_preset(text) == str((run_dir / "text_backbone").resolve())
     assert load_text_backbone("albert_base", text_preset(text)).count_params() > 0
+
+
+def test_a_process_asking_while_another_adapts_waits_and_reads_the_cache(tiny_text, monkeypatch):
+    import threading
+
+    folder = adapted_folder(tiny_text)
+    trained = []
+    monkeypatch.setattr(
+        text_adaptation, "train_adaptation", lambda *a, **k: trained.append(1) or {"seconds": 0}
+    )
+    with text_adaptation.adaptation_lock(folder):  # "another process" is adapting
+        waiting = threading.Thread(
+            target=lambda: trained.append(text_adaptation.ensure_adapted_text_backbone(tiny_text))
+        )
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive() and trained == []  # it waits for the lock
+        folder.mkdir(parents=True)
+        (folder / RECORD).write_text("{}")  # the other process finishes the folder
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert trained == [folder]  # read from the cache, not trained again

@@ -12,12 +12,14 @@ path (features, fine-tuning, export) loads it like any preset.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import keras
@@ -170,13 +172,33 @@ def _save_preset(backbone: keras.Model, text: Mapping, folder: Path, record: dic
 
 def ensure_adapted_text_backbone(text: Mapping, verbose: int = 0) -> Path | None:
     """The adapted backbone folder `text` asks for, trained now if it is not cached; None when
-    `text` asks for no adaptation."""
+    `text` asks for no adaptation. Processes asking at once (`make reproduce`'s tasks) train
+    it once: the others wait for it, then read it from the cache."""
     if not text.get("adaptation"):
         return None
     folder = adapted_folder(text)
-    if is_adapted(folder):
-        log.info("adapted %s backbone from the cache: %s", text["name"], folder)
-        return folder
-    record = train_adaptation(text, folder, verbose)
+    with adaptation_lock(folder):
+        if is_adapted(folder):
+            log.info("adapted %s backbone from the cache: %s", text["name"], folder)
+            return folder
+        record = train_adaptation(text, folder, verbose)
     log.info("adapted %s backbone in %.0f s: %s", text["name"], record["seconds"], folder)
     return folder
+
+
+@contextlib.contextmanager
+def adaptation_lock(folder: Path) -> Iterator[None]:
+    """Holds an exclusive lock on `folder`'s lock file (`flock`: the kernel lets go of it when
+    the holder exits, however it ends), waiting, with a note, while another process holds it."""
+    lock = folder.with_name(f"{folder.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process adapting the text backbone into %s", folder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
