@@ -412,6 +412,7 @@ def phase_scale_train(args: dict) -> dict:
     from meme_keras.data.corpus import default_data_dir
     from meme_keras.data.techniques import read_techniques
     from meme_keras.pipeline.feature_files import write_feature_files
+    from meme_keras.pipeline.feature_sets import FeatureSet
     from meme_keras.training import head_training
 
     config = make_config(
@@ -426,7 +427,10 @@ def phase_scale_train(args: dict) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         length = config["text_backbone"]["sequence_length"]
-        features = write_feature_files(chunks, folder, len(memes), length)
+        if args.get("in_memory"):  # the comparison: every feature in memory, as runs hold them
+            features = FeatureSet.concatenate(list(chunks))
+        else:
+            features = write_feature_files(chunks, folder, len(memes), length)
         write_seconds = time.perf_counter() - started
         techniques = read_techniques(default_data_dir(), "multimodal")
         timer = EpochTimer()
@@ -444,8 +448,8 @@ def phase_scale_train(args: dict) -> dict:
         "first_epoch_seconds": timer.epochs[0],
         "write_seconds": write_seconds,
         "feature_mb": sum(array.nbytes for array in arrays) / 2**20,
-        "features": "random values, real text lengths/labels (speed only); on disk, read "
-        "a batch at a time",
+        "features": "random values, real text lengths/labels (speed only); "
+        + ("in memory" if args.get("in_memory") else "on disk, read a batch at a time"),
     }
 
 
