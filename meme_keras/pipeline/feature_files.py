@@ -5,7 +5,6 @@ predicting over any number of memes hold about a chunk or a batch of features, n
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def write_feature_files(
             raise ValueError("no feature sets to write")
     on_disk = {name: writer.result for name, writer in writers.items()}
     arrays = {name: np.concatenate(parts) for name, parts in in_memory.items()}
-    stacked = FeatureSet(memes, **{**{name: None for name in _optional()}, **arrays, **on_disk})
+    stacked = FeatureSet(memes, **arrays, **on_disk)
     return stacked.trimmed(max(int(stacked.padding_mask.sum(axis=1).max()), 1))
 
 
@@ -79,12 +78,3 @@ def _open_writers(files, first: FeatureSet, folder, count, sequence_length) -> d
         path = folder / f"{name}.npy"
         writers[name] = files.enter_context(RowFileWriter(path, (count, *tail), array.dtype))
     return writers
-
-
-def _optional() -> list[str]:
-    """FeatureSet's fields with a default (None), which a chunk may lack."""
-    return [
-        field.name
-        for field in dataclasses.fields(FeatureSet)
-        if field.default is None and field.name != "memes"
-    ]

@@ -116,10 +116,9 @@ def gathered_batches(arrays: dict, sequence_fields: set[str], batch_rows) -> tf.
         for rows, length in batch_rows():
             read = []
             for name, (array, dtype) in on_disk.items():
-                batch = array.take(rows)
                 if name in sequence_fields:
-                    batch = batch[:, :length]
-                read.append(batch.astype(dtype.as_numpy_dtype, copy=False))
+                    array = array[:, :length]  # reads only the positions kept
+                read.append(array.take(rows).astype(dtype.as_numpy_dtype, copy=False))
             yield (rows, length, *read)
 
     signature = (

@@ -30,9 +30,7 @@ class RowFile:
     written for arrays stays correct, only not flat in memory).
 
     Args:
-        path: a `.npy` file (as `write_row_file` writes).
-        rows: the file rows this view holds, in order (None: all of them).
-        length: positions of the second axis kept from its start (None: all).
+        path: a `.npy` file (as `write_row_file` writes); the view holds all its rows.
 
     Examples:
     ```python
@@ -42,7 +40,7 @@ class RowFile:
     ```
     """
 
-    def __init__(self, path, rows: np.ndarray | None = None, length: int | None = None):
+    def __init__(self, path):
         self.path = Path(path)
         with open(self.path, "rb") as stream:
             try:
@@ -60,16 +58,8 @@ class RowFile:
             raise ValueError(f"{self.path}: rows need a C-ordered numeric array of 1+ axes")
         self._file_shape = tuple(shape)
         self.dtype = dtype
-        self._rows = None if rows is None else np.asarray(rows, np.int64)
-        if (
-            self._rows is not None
-            and len(self._rows)
-            and (self._rows.min() < 0 or self._rows.max() >= self._file_shape[0])
-        ):
-            raise IndexError(f"{self.path}: row out of range 0..{self._file_shape[0] - 1}")
-        if length is not None and (len(shape) < 2 or not 0 <= length <= shape[1]):
-            raise IndexError(f"{self.path}: cannot keep {length} positions of shape {shape}")
-        self._length = length
+        self._rows: np.ndarray | None = None  # the file rows a view holds (None: all)
+        self._length: int | None = None  # positions of the second axis a view keeps
 
     @property
     def shape(self) -> tuple[int, ...]:
