@@ -59,8 +59,11 @@ def test_settings_are_checked():
         config_from_dict({"text_backbone": {"adaptation": {"epochs": "two"}}})
     with pytest.raises(ConfigError, match="needs epochs >= 1"):
         config_from_dict({"text_backbone": {"adaptation": {"epochs": 0}}})
+    with pytest.raises(ConfigError, match="corpora names one corpus"):
+        config_from_dict({"text_backbone": {"adaptation": {"corpora": ["semeval2024", "ptc"]}}})
     with pytest.raises(ConfigError, match="corpora"):
-        config_from_dict({"text_backbone": {"adaptation": {"corpora": ["ptc"]}}})
+        config_from_dict({"text_backbone": {"adaptation": {"corpora": ["news"]}}})
+    config_from_dict({"text_backbone": {"adaptation": {"corpora": ["ptc"]}}})
     with pytest.raises(ConfigError, match="adaptation: not for all_mpnet_base_v2"):
         config_from_dict({"text_backbone": {"name": "all_mpnet_base_v2", "adaptation": {}}})
 
@@ -155,3 +158,78 @@ def test_a_process_asking_while_another_adapts_waits_and_reads_the_cache(tiny_te
     waiting.join(timeout=30)
     assert not waiting.is_alive()
     assert trained == [folder]  # read from the cache, not trained again
+
+
+TECHNIQUES = ("Loaded Language", "Smears", "Doubt")  # PTC never annotates Smears
+
+
+def test_ptc_sentences_become_token_tags_with_unannotated_techniques_unknown(tiny_albert_preset):
+    from meme_keras.backbones.text_encoders import make_text_encoder
+    from meme_keras.data.meme import Span
+
+    sentences = [
+        Meme("1:1", "they are evil liars", spans=(Span(9, 19, "Loaded Language"),)),
+        Meme("1:3", "a cat", spans=()),
+    ]
+    encoded = make_text_encoder("albert_base", 16, str(tiny_albert_preset)).encode(
+        [sentence.text for sentence in sentences]
+    )
+    tags, weights = text_adaptation.tagging_data(sentences, encoded, TECHNIQUES)
+    assert tags.shape == (2, 16, 3) and weights.shape == (2, 16)
+    real = weights == 1
+    assert (tags[..., 1][real] == UNKNOWN_LABEL).all()  # Smears: unknown, not absent
+    assert set(np.unique(tags[..., [0, 2]][real])) <= {0.0, 1.0}
+    assert tags[0, :, 0][real[0]].sum() >= 1 and tags[1, :, 0][real[1]].sum() == 0
+    assert (tags[..., 2][real] == 0).all()
+    assert (weights.sum(axis=1) < encoded.padding_mask.sum(axis=1)).all()  # no [CLS]/[SEP]
+
+
+def test_a_ptc_adaptation_trains_the_backbone_as_a_token_tagger(
+    tiny_albert_preset, tmp_path, monkeypatch
+):
+    from meme_keras.data import ptc
+    from meme_keras.data.meme import Span
+
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path))
+    sentences = [
+        Meme("1:1", "they are evil liars", spans=(Span(9, 19, "Loaded Language"),)),
+        Meme("1:2", "stop them now", spans=(Span(0, 13, "Slogans"),)),
+        Meme("1:3", "a cat and a kitten", spans=()),
+    ] * 3
+    monkeypatch.setattr(ptc, "training_sentences", lambda ratio, seed: (sentences, 6))
+    text = TextBackboneConfig.from_dict(
+        {
+            "name": "albert_base",
+            "preset": str(tiny_albert_preset),
+            "sequence_length": 16,
+            "adaptation": {"corpora": ["ptc"], "epochs": 2, "batch_size": 4, "learning_rate": 0.01},
+        }
+    )
+    folder = text_adaptation.ensure_adapted_text_backbone(text)
+    assert folder == adapted_folder(text)
+    assert folder != adapted_folder(text.replace(adaptation={"corpora": ["semeval2024"]}))
+    record = json.loads((folder / RECORD).read_text())
+    assert record["sentences"] == 9 and record["sentences_with_spans"] == 6
+    assert record["label_columns"] == 20 and len(record["epoch_losses"]) == 2
+    assert all(np.isfinite(record["epoch_losses"]))
+    base = load_text_backbone("albert_base", text.preset)
+    adapted = load_text_backbone("albert_base", text_preset(text))
+    assert any(
+        not np.allclose(before, after)
+        for before, after in zip(base.get_weights(), adapted.get_weights(), strict=True)
+    )
+
+
+def test_ptc_training_sentences_hold_spans_then_as_many_drawn_without():
+    from meme_keras.data import ptc
+
+    sentences, tagged = ptc.training_sentences(1.0, seed=0)
+    assert tagged > 5000 and len(sentences) == 2 * tagged
+    assert all(s.spans for s in sentences[:tagged])
+    assert not any(s.spans for s in sentences[tagged:])
+    again, _ = ptc.training_sentences(1.0, seed=0)
+    other, _ = ptc.training_sentences(1.0, seed=1)
+    assert [s.id for s in again] == [s.id for s in sentences]
+    assert [s.id for s in other] != [s.id for s in sentences]
+    none, _ = ptc.training_sentences(0.0, seed=0)
+    assert len(none) == tagged

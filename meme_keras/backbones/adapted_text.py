@@ -43,6 +43,10 @@ def _base_files_fingerprint(folder: Path) -> str:
 
 def corpus_files(corpus: str) -> list[Path]:
     """The files an adaptation reads for `corpus`."""
+    if corpus == "ptc":
+        from meme_keras.data.ptc import label_files
+
+        return label_files()
     if corpus != "semeval2024":
         raise ValueError(f"unknown adaptation corpus {corpus!r}")
     from meme_keras.data.memes_2024 import FILES, default_2024_dir

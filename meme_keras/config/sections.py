@@ -33,12 +33,14 @@ class ImageBackboneConfig(TypedConfig):
 
 @dataclass
 class TextAdaptationConfig(TypedConfig):
-    """The text backbone fine-tuned once on extra labelled memes before any fold sees it
-    (`meme_keras.training.text_adaptation`): every 2024 meme with the 22 techniques of subtask
-    3 and the 20 of subtask 1 as one multi-task head, a label set a meme lacks left out of the
-    loss. No 2021 meme takes part, so every fold and task may start from it."""
+    """The text backbone fine-tuned once on extra labelled text before any fold sees it
+    (`meme_keras.training.text_adaptation`). `semeval2024`: every 2024 meme with the 22
+    techniques of subtask 3 and the 20 of subtask 1 as one multi-task head, a label set a meme
+    lacks left out of the loss. `ptc`: a token tagger over the 20 text techniques on PTC
+    sentences, those PTC never annotates left out of the loss. No 2021 meme takes part, so
+    every fold and task may start from it."""
 
-    corpora: list[Literal["semeval2024"]] = field(default_factory=lambda: ["semeval2024"])
+    corpora: list[Literal["semeval2024", "ptc"]] = field(default_factory=lambda: ["semeval2024"])
     epochs: int = 2
     learning_rate: float = 5e-5
     batch_size: int = 32
@@ -46,8 +48,11 @@ class TextAdaptationConfig(TypedConfig):
     seed: int = 0
 
     def check(self, where: str) -> None:
-        if not self.corpora:
-            raise ConfigError(f"{where}: corpora names at least one corpus")
+        if len(set(self.corpora)) != 1:
+            raise ConfigError(
+                f"{where}: corpora names one corpus, semeval2024 (meme labels) or ptc (token "
+                f"tags), not {self.corpora}"
+            )
         if self.epochs < 1 or self.learning_rate <= 0 or self.batch_size < 1:
             raise ConfigError(f"{where}: needs epochs >= 1, learning_rate > 0, batch_size >= 1")
 

@@ -232,3 +232,28 @@ def article_sentences(article: Meme) -> list[Meme]:
             )
         start = end + 1
     return sentences
+
+
+def label_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The files that decide PTC's spans: each split's labels and the merged-class resolution."""
+    folder = Path(data_dir) if data_dir else default_ptc_dir()
+    return [folder / f"{split}-task-flc-tc.labels" for split in SPLITS] + [folder / RESOLUTION_FILE]
+
+
+def training_sentences(negative_ratio: float, seed: int) -> tuple[list[Meme], int]:
+    """(sentences, how many hold a span): the sentences of the train and dev articles that hold
+    a span, then `negative_ratio` times as many span-free ones (as many as there are, at most),
+    drawn by `seed` and kept in article order."""
+    sentences = [
+        sentence
+        for split in SPLITS
+        for article in read_ptc_split(split).articles
+        for sentence in article_sentences(article)
+    ]
+    tagged = [s for s in sentences if s.spans]
+    untagged = [s for s in sentences if not s.spans]
+    count = min(len(untagged), round(negative_ratio * len(tagged)))
+    rng = np.random.default_rng(seed)
+    return tagged + [untagged[i] for i in sorted(rng.choice(len(untagged), count, False))], len(
+        tagged
+    )

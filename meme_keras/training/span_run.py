@@ -33,15 +33,8 @@ from meme_keras.backbones.adapted_text import adaptation_files, text_preset
 from meme_keras.backbones.features import text_cut_features, text_features
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import SpansConfig, write_config
+from meme_keras.data import ptc
 from meme_keras.data.corpus import SPLIT_FILES, default_data_dir, load_split
-from meme_keras.data.ptc import (
-    RESOLUTION_FILE,
-    annotated_mask,
-    article_sentences,
-    default_ptc_dir,
-    read_ptc_split,
-)
-from meme_keras.data.ptc import SPLITS as PTC_SPLITS
 from meme_keras.data.techniques import read_techniques
 from meme_keras.evaluation.markdown_tables import markdown_table
 from meme_keras.evaluation.span_f1 import SpanScores, per_technique_span_scores, span_scores
@@ -107,32 +100,17 @@ def load_data(split: str, techniques, config: SpansConfig, data_dir: Path) -> To
 def ptc_training_sentences(techniques, config: SpansConfig) -> TokenTagData:
     """PTC sentences with a span, and `extra_negative_ratio` times as many without (drawn by
     the seed), from train and dev articles; techniques PTC never annotates are unknown."""
-    sentences = [
-        sentence
-        for split in PTC_SPLITS
-        for article in read_ptc_split(split).articles
-        for sentence in article_sentences(article)
-    ]
-    tagged = [s for s in sentences if s.spans]
-    untagged = [s for s in sentences if not s.spans]
-    rng = np.random.default_rng(config.seed)
-    count = min(len(untagged), round(config.extra_negative_ratio * len(tagged)))
-    chosen = tagged + [untagged[i] for i in sorted(rng.choice(len(untagged), count, False))]
-    log.info("PTC: %d sentences with spans, %d without, in every fold", len(tagged), count)
+    chosen, tagged = ptc.training_sentences(config.extra_negative_ratio, config.seed)
+    log.info(
+        "PTC: %d sentences with spans, %d without, in every fold", tagged, len(chosen) - tagged
+    )
     backbone = config["text_backbone"]
     encoded = text_features(
         chosen, backbone["name"], backbone["sequence_length"], preset=text_preset(backbone)
     )
     data = token_tag_data(chosen, encoded, techniques)
-    data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
+    data.tags[:, :, ptc.annotated_mask(techniques) == 0] = UNKNOWN_LABEL
     return data
-
-
-def ptc_label_files() -> list[Path]:
-    folder = default_ptc_dir()
-    return [folder / f"{split}-task-flc-tc.labels" for split in PTC_SPLITS] + [
-        folder / RESOLUTION_FILE
-    ]
 
 
 def scores_dict(scores: SpanScores) -> dict:
@@ -300,7 +278,7 @@ def run_spans(
     data_dir = Path(config.data_dir or default_data_dir())
     data_files = [data_dir / SPLIT_FILES[(2, split)] for split in SPLITS]
     if config.extra_articles:
-        data_files += ptc_label_files()
+        data_files += ptc.label_files()
     data_files += adaptation_files(config["text_backbone"])
     key = run_key(config, data_files)
     if reuse_finished and (metrics := finished_metrics(output_dir, key)) is not None:

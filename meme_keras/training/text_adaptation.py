@@ -1,13 +1,16 @@
-"""Adapts a text backbone to extra labelled memes once, before any fold or task trains on it.
+"""Adapts a text backbone to extra labelled text once, before any fold or task trains on it.
 
-The SemEval-2024 memes are never in a 2021 fold's validation part and hold no 2021 meme, so a
-backbone fine-tuned on them alone may start every fold of every task (the leak-free design of
-the extra-data work). It is trained multi-task: one sigmoid head over the 22 techniques of
-subtask 3 and the 20 of subtask 1, on masked mean-pooled token features; a meme that lacks one
-label set (`train_subtask2a.json` and `train_subtask1.json` share 5,732 of 6,981 memes) has
-those columns as `UNKNOWN_LABEL`, left out of the loss. The backbone alone is kept, as a
-keras-hub preset folder in the cache (`meme_keras.backbones.adapted_text`), so every existing
-path (features, fine-tuning, export) loads it like any preset.
+The SemEval-2024 memes and PTC's news articles are never in a 2021 fold's validation part and
+hold no 2021 meme, so a backbone fine-tuned on them alone may start every fold of every task
+(the leak-free design of the extra-data work). On the 2024 memes it is trained multi-task: one
+sigmoid head over the 22 techniques of subtask 3 and the 20 of subtask 1, on masked
+mean-pooled token features; a meme that lacks one label set (`train_subtask2a.json` and
+`train_subtask1.json` share 5,732 of 6,981 memes) has those columns as `UNKNOWN_LABEL`, left
+out of the loss. On PTC it is trained as a token tagger: one sigmoid layer over the 20 text
+techniques on every token of the sentences that hold a span and as many without, the
+techniques PTC never annotates `UNKNOWN_LABEL`. The backbone alone is kept, as a keras-hub
+preset folder in the cache (`meme_keras.backbones.adapted_text`), so every existing path
+(features, fine-tuning, export) loads it like any preset.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from meme_keras.progress import tracked
 
 log = logging.getLogger(__name__)
 LENGTH_STEP = 16
+# PTC sentences without a span, per sentence with one, in a tagging adaptation.
+PTC_NEGATIVE_RATIO = 1.0
 
 
 def multitask_targets(
@@ -72,25 +77,35 @@ def multitask_targets(
 
 
 def adaptation_data(corpora) -> tuple[list[str], np.ndarray]:
-    """The texts and multi-task targets of the configured extra corpora."""
+    """The texts and multi-task targets of the 2024 memes (`corpora: [semeval2024]`)."""
     from meme_keras.data.memes_2024 import load_2024_memes
 
     if list(corpora) != ["semeval2024"]:
-        raise ValueError(f"adaptation corpora: only ['semeval2024'] so far, got {list(corpora)}")
+        raise ValueError(f"meme-level adaptation corpora: only ['semeval2024'], got {corpora}")
     return multitask_targets(
         [load_2024_memes("2a"), load_2024_memes("1")], list(adaptation_techniques())
     )
 
 
+def tagging_data(sentences: list[Meme], encoded, techniques) -> tuple[np.ndarray, np.ndarray]:
+    """(tags [n, L, K], token weights [n, L]) of encoded PTC `sentences`: their spans as token
+    tags, the techniques PTC never annotates `UNKNOWN_LABEL`, weight 1 on real text tokens."""
+    from meme_keras.data.ptc import annotated_mask
+    from meme_keras.pipeline.token_tags import token_tag_data
+
+    arrays = {
+        "token_ids": encoded.token_ids,
+        "padding_mask": encoded.padding_mask,
+        "offsets": encoded.offsets,
+    }
+    data = token_tag_data(sentences, arrays, techniques)
+    data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
+    return data.tags, data.token_weights
+
+
 def adaptation_model(backbone: keras.Model, outputs: int, seed: int) -> keras.Model:
     """`backbone` under masked mean pooling and one sigmoid layer of `outputs` techniques."""
-    inputs = {
-        name: keras.Input((None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
-    }
-    for layer in backbone.layers:
-        if layer.name == "pooled_dense":  # the head reads token features: no gradient there
-            layer.trainable = False
+    inputs = _backbone_inputs(backbone)
     tokens = backbone(inputs)["sequence_output"]
     pooled = MaskedMeanPooling(name="mean_pooling")(tokens, inputs["padding_mask"])
     pooled = keras.layers.Dropout(0.1, seed=seed, name="dropout")(pooled)
@@ -98,55 +113,99 @@ def adaptation_model(backbone: keras.Model, outputs: int, seed: int) -> keras.Mo
     return keras.Model(inputs, probabilities, name="adaptation")
 
 
-def _batches(encoded, targets: np.ndarray, batch_size: int, rng: np.random.Generator):
-    """Length-bucketed, shuffled batches cut to their longest text (see `padded_length`)."""
+def tagging_adaptation_model(backbone: keras.Model, outputs: int, seed: int) -> keras.Model:
+    """`backbone` under one sigmoid layer of `outputs` techniques on every token."""
+    inputs = _backbone_inputs(backbone)
+    tokens = backbone(inputs)["sequence_output"]
+    tokens = keras.layers.Dropout(0.1, seed=seed, name="dropout")(tokens)
+    tags = keras.layers.Dense(outputs, activation="sigmoid", name="token_techniques")(tokens)
+    return keras.Model(inputs, tags, name="tagging_adaptation")
+
+
+def _backbone_inputs(backbone: keras.Model) -> dict:
+    for layer in backbone.layers:
+        if layer.name == "pooled_dense":  # the heads read token features: no gradient there
+            layer.trainable = False
+    return {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "segment_ids", "padding_mask")
+    }
+
+
+def _batches(encoded, batch_size: int, rng: np.random.Generator):
+    """(rows, length, inputs): length-bucketed, shuffled batches cut to their longest text (see
+    `padded_length`)."""
     inputs = text_inputs(encoded)
     lengths = encoded.padding_mask.sum(axis=1)
     maximum = encoded.padding_mask.shape[1]
     for rows in length_bucketed_order(lengths, batch_size, rng, LENGTH_STEP):
         length = padded_length(lengths[rows].max(), LENGTH_STEP, maximum)
-        yield {name: value[rows, :length] for name, value in inputs.items()}, targets[rows]
+        yield rows, length, {name: value[rows, :length] for name, value in inputs.items()}
 
 
 def train_adaptation(text: Mapping, folder: Path, verbose: int = 0) -> dict:
-    """Fine-tunes the backbone `text` names on its adaptation corpora; writes the backbone (and
+    """Fine-tunes the backbone `text` names on its adaptation corpus; writes the backbone (and
     its tokenizer) as a keras-hub preset into `folder`, and the record of how, last."""
     settings = text["adaptation"]
     started = time.perf_counter()
-    texts, targets = adaptation_data(settings["corpora"])
+    tagging = list(settings["corpora"]) == ["ptc"]
+    if tagging:
+        from meme_keras.data.ptc import training_sentences
+
+        sentences, with_spans = training_sentences(PTC_NEGATIVE_RATIO, settings["seed"])
+        texts = [sentence.text for sentence in sentences]
+    else:
+        texts, targets = adaptation_data(settings["corpora"])
     encoded = make_text_encoder(text["name"], text["sequence_length"], text["preset"]).encode(texts)
     keras.utils.set_random_seed(settings["seed"])
     backbone = load_text_backbone(text["name"], text["preset"])
-    model = adaptation_model(backbone, targets.shape[1], settings["seed"])
+    if tagging:
+        techniques = adaptation_techniques()[1]
+        targets, weights = tagging_data(sentences, encoded, techniques)
+        model = tagging_adaptation_model(backbone, len(techniques), settings["seed"])
+        described = {"sentences": len(texts), "sentences_with_spans": with_spans}
+    else:
+        weights = None
+        model = adaptation_model(backbone, targets.shape[1], settings["seed"])
+        described = {"memes": len(texts)}
     model.compile(
         optimizer=keras.optimizers.Nadam(settings["learning_rate"]),
-        loss=SmoothedBinaryCrossentropy(label_smoothing=settings["label_smoothing"]),
+        loss=SmoothedBinaryCrossentropy(
+            label_smoothing=settings["label_smoothing"],
+            # Token losses averaged over real text tokens only.
+            reduction="mean_with_sample_weight" if tagging else "sum_over_batch_size",
+        ),
     )
     log.info(
-        "adapting %s on %d extra memes (%d label columns), %d epochs",
+        "adapting %s on %s (%d label columns), %d epochs",
         text["name"],
-        len(texts),
-        targets.shape[1],
+        ", ".join(f"{count} {what}" for what, count in described.items()),
+        targets.shape[-1],
         settings["epochs"],
     )
     rng = np.random.default_rng(settings["seed"])
     epoch_losses = []
     for epoch in range(settings["epochs"]):
-        losses = [
-            float(model.train_on_batch(inputs, labels))
-            for inputs, labels in tracked(
-                list(_batches(encoded, targets, settings["batch_size"], rng)),
-                f"adapting {text['name']}, epoch {epoch + 1}",
-            )
-        ]
+        losses = []
+        for rows, length, inputs in tracked(
+            list(_batches(encoded, settings["batch_size"], rng)),
+            f"adapting {text['name']}, epoch {epoch + 1}",
+        ):
+            if tagging:
+                loss = model.train_on_batch(
+                    inputs, targets[rows, :length], sample_weight=weights[rows, :length]
+                )
+            else:
+                loss = model.train_on_batch(inputs, targets[rows])
+            losses.append(float(loss))
         epoch_losses.append(float(np.mean(losses)))
         log.info("adaptation epoch %d: mean loss %.4f", epoch + 1, epoch_losses[-1])
     record = {
         "backbone": text["name"],
         "base_preset": text["preset"],
         "settings": dict(settings),
-        "memes": len(texts),
-        "label_columns": int(targets.shape[1]),
+        **described,
+        "label_columns": int(targets.shape[-1]),
         "known_targets": int((targets >= 0).sum()),
         "epoch_losses": epoch_losses,
         "seconds": round(time.perf_counter() - started, 1),
