@@ -211,6 +211,8 @@ def test_a_ptc_adaptation_trains_the_backbone_as_a_token_tagger(
     record = json.loads((folder / RECORD).read_text())
     assert record["sentences"] == 9 and record["sentences_with_spans"] == 6
     assert record["label_columns"] == 20 and len(record["epoch_losses"]) == 2
+    # 17 known techniques on each real text token, none on padding
+    assert 0 < record["known_targets"] < 9 * 16 * 17 and record["known_targets"] % 17 == 0
     assert all(np.isfinite(record["epoch_losses"]))
     base = load_text_backbone("albert_base", text.preset)
     adapted = load_text_backbone("albert_base", text_preset(text))

@@ -206,7 +206,10 @@ def train_adaptation(text: Mapping, folder: Path, verbose: int = 0) -> dict:
         "settings": dict(settings),
         **described,
         "label_columns": int(targets.shape[-1]),
-        "known_targets": int((targets >= 0).sum()),
+        # Label entries in the loss (on real text tokens when tagging).
+        "known_targets": int(
+            ((targets >= 0) if weights is None else (targets >= 0) & (weights[..., None] > 0)).sum()
+        ),
         "epoch_losses": epoch_losses,
         "seconds": round(time.perf_counter() - started, 1),
     }
