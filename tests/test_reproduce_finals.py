@@ -18,6 +18,7 @@ def reproduce():
         ("main_adapted", True),
         ("text_frozen_extra", True),
         ("spans_ptc", True),
+        ("spans_ptc_adapted", True),
         ("spans", False),
         ("text_techniques", False),
     ],
