@@ -99,7 +99,7 @@ def threshold_rules_table(path: Path) -> str | None:
 # was trained, passed on train+dev folds (docs/results.md); otherwise both names are the same.
 FINAL_CONFIGS = {
     "techniques": ("main_text_top_3folds", "main"),
-    "spans": ("spans_text_top_all_5epochs", "spans_text_top_all_5epochs"),
+    "spans": ("spans_lr4e-4_5epochs", "spans_lr4e-4_5epochs"),
     "text_techniques": ("text_techniques_adapted_3folds", "text_techniques"),
 }
 
