@@ -98,6 +98,19 @@ def token_tag_data(
     )
 
 
+def ptc_token_tag_data(
+    sentences: Sequence[Meme], encoded: dict[str, np.ndarray], techniques: Sequence[str]
+) -> TokenTagData:
+    """`token_tag_data` of PTC sentences: the techniques PTC never annotates are
+    `UNKNOWN_LABEL` on every token (left out of the loss), not taught as absent."""
+    from meme_keras.data.ptc import annotated_mask
+    from meme_keras.losses import UNKNOWN_LABEL
+
+    data = token_tag_data(sentences, encoded, techniques)
+    data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
+    return data
+
+
 def predict_tag_probabilities(model: keras.Model, inputs: dict, batch_size: int = 64) -> np.ndarray:
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
 

@@ -40,12 +40,12 @@ from meme_keras.evaluation.markdown_tables import markdown_table
 from meme_keras.evaluation.span_f1 import SpanScores, per_technique_span_scores, span_scores
 from meme_keras.evaluation.span_predictions import write_span_predictions
 from meme_keras.evaluation.span_references import line_spans, whole_text_spans
-from meme_keras.losses import UNKNOWN_LABEL
 from meme_keras.pipeline.padded_length import padded_length
 from meme_keras.pipeline.token_tags import (
     TokenTagData,
     decode_spans,
     predict_tag_probabilities,
+    ptc_token_tag_data,
     token_tag_data,
 )
 from meme_keras.thresholds import SPAN_SWEEP_CURVES, plot_threshold_sweep, threshold_grid
@@ -108,9 +108,7 @@ def ptc_training_sentences(techniques, config: SpansConfig) -> TokenTagData:
     encoded = text_features(
         chosen, backbone["name"], backbone["sequence_length"], preset=text_preset(backbone)
     )
-    data = token_tag_data(chosen, encoded, techniques)
-    data.tags[:, :, ptc.annotated_mask(techniques) == 0] = UNKNOWN_LABEL
-    return data
+    return ptc_token_tag_data(chosen, encoded, techniques)
 
 
 def scores_dict(scores: SpanScores) -> dict:

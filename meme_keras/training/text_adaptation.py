@@ -90,16 +90,14 @@ def adaptation_data(corpora) -> tuple[list[str], np.ndarray]:
 def tagging_data(sentences: list[Meme], encoded, techniques) -> tuple[np.ndarray, np.ndarray]:
     """(tags [n, L, K], token weights [n, L]) of encoded PTC `sentences`: their spans as token
     tags, the techniques PTC never annotates `UNKNOWN_LABEL`, weight 1 on real text tokens."""
-    from meme_keras.data.ptc import annotated_mask
-    from meme_keras.pipeline.token_tags import token_tag_data
+    from meme_keras.pipeline.token_tags import ptc_token_tag_data
 
     arrays = {
         "token_ids": encoded.token_ids,
         "padding_mask": encoded.padding_mask,
         "offsets": encoded.offsets,
     }
-    data = token_tag_data(sentences, arrays, techniques)
-    data.tags[:, :, annotated_mask(techniques) == 0] = UNKNOWN_LABEL
+    data = ptc_token_tag_data(sentences, arrays, techniques)
     return data.tags, data.token_weights
 
 
