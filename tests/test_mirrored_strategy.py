@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from fine_tuning_runs import tiny_config
 
 MIRRORED_SCRIPT = textwrap.dedent(
@@ -29,6 +30,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.heavy  # about a minute: a fresh TensorFlow process and two folds
 def test_mirrored_strategy_trains_and_saves_on_two_logical_cpus(tiny_corpus, tmp_path):
     config = tiny_config(
         tiny_corpus,

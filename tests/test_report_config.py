@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import meme_keras as mk
 from meme_keras.cli import main as cli
@@ -38,6 +39,7 @@ def test_offline_the_report_config_says_where_to_put_the_weights(tmp_path, monke
     assert "text_backbone.preset" in capsys.readouterr().err
 
 
+@pytest.mark.heavy  # about a minute: the staged run on ResNet50 and ALBERT stand-ins
 def test_report_config_runs_end_to_end_on_tiny_stand_ins(
     tiny_corpus, tiny_albert_preset, tmp_path, monkeypatch
 ):
