@@ -21,6 +21,7 @@ layers back under the trained model, so the saved model takes token ids.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import keras
@@ -48,7 +49,6 @@ from meme_keras.training.callbacks import (
     stage_monitor,
 )
 from meme_keras.training.fitting import fit
-from meme_keras.training.freed_memory import release_freed_memory
 from meme_keras.training.head_training import compile_model, fit_head
 
 STAGE_PARTS = frozenset({"text", "text_top", "image", "image_top"})
@@ -166,7 +166,7 @@ def train_stages(
     trained = frozenset()
     for index, stage in enumerate(tracked(config["stages"], "stages")):
         if index:
-            release_freed_memory()  # the last stage's datasets (see folds.cross_validated)
+            gc.collect()  # the last stage's datasets, in reference cycles (folds.cross_validated)
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
         if not live:

@@ -43,7 +43,6 @@ from meme_keras.models.masked_mean_pooling import MaskedMeanPooling
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_order
 from meme_keras.pipeline.padded_length import padded_length
 from meme_keras.progress import tracked
-from meme_keras.training.freed_memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 LENGTH_STEP = 16
@@ -243,7 +242,6 @@ def ensure_adapted_text_backbone(text: Mapping, verbose: int = 0) -> Path | None
             log.info("adapted %s backbone from the cache: %s", text["name"], folder)
             return folder
         record = train_adaptation(text, folder, verbose)
-    release_freed_memory()  # the adaptation's 6,980 memes and model, before any fold trains
     log.info("adapted %s backbone in %.0f s: %s", text["name"], record["seconds"], folder)
     return folder
 
