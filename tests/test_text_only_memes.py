@@ -53,6 +53,19 @@ def test_no_image_is_a_black_image_computed_once(tiny_corpus):
     assert not np.allclose(black[0], real[0])
 
 
+def test_text_only_copies_hold_the_black_images_features_once():
+    from meme_keras.training.classifier_run import first_row_repeated
+
+    grid = np.repeat(np.arange(6, dtype=np.float32).reshape(1, 2, 3), 4, axis=0)
+    repeated = first_row_repeated(grid)
+    np.testing.assert_array_equal(repeated, grid)
+    assert repeated.strides[0] == 0 and not repeated.flags.writeable
+    assert not np.shares_memory(repeated, grid)  # the rows it came from can be freed
+    assert first_row_repeated(None) is None
+    part = np.concatenate([repeated[[0, 2]], grid[:1]])  # what a fold's training part does
+    np.testing.assert_array_equal(part, grid[:3])
+
+
 def test_a_run_trained_on_text_only_copies_predicts_without_images(text_only_run, tiny_corpus):
     model = mk.load(text_only_run)
     assert model.reads_images and not model.needs_images
