@@ -71,3 +71,32 @@ def test_later_tasks_train_in_one_process_beside_and_a_failure_names_its_log(
     started.clear()
     reproduce.wait_beside(*reproduce.start_beside(["text_techniques"], False, True))
     assert all("--retrain" not in c and "--with-2021-only" in c for c in started)
+
+
+def test_the_first_tasks_adaptation_runs_in_a_process_of_its_own_until_cached(
+    reproduce, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path))
+    monkeypatch.setitem(reproduce.FINAL_CONFIGS, "techniques", ("main_adapted_lr2e-4", "main"))
+    assert reproduce.adaptations_needed(["techniques"], True) == ["main_adapted_lr2e-4"]
+    assert reproduce.adaptations_needed(["spans"], True) == []
+    started = []
+
+    class Finished:
+        def __init__(self, code):
+            self.returncode = code
+
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda c: started.append(c) or Finished(1))
+    reproduce.adapt_in_child([])
+    assert started == []
+    with pytest.raises(SystemExit, match="main_adapted_lr2e-4"):
+        reproduce.adapt_in_child(["main_adapted_lr2e-4"])
+    (command,) = started
+    assert command[command.index("--adapt-only") + 1 :] == ["main_adapted_lr2e-4"]
+    text = reproduce.configured("main_adapted_lr2e-4")["text_backbone"]
+    from meme_keras.backbones.adapted_text import RECORD, adapted_folder
+
+    folder = adapted_folder(text)
+    folder.mkdir(parents=True)
+    (folder / RECORD).write_text("{}")
+    assert reproduce.adaptations_needed(["techniques"], False) == []
