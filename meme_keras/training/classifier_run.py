@@ -118,7 +118,7 @@ def text_only_feature_set(config: dict, techniques, memes, models: dict, **kwarg
     """`memes` again, row for row, without their images (a black image each).
 
     Every row's image features are the black image's: held once, as a read-only view
-    repeated for every row (the same values, about 0.2 GB less for the 750 train+dev memes).
+    repeated for every row (the same values, 0.2 GiB less for the 750 train+dev memes).
     """
     features = build_feature_set(
         [dataclasses.replace(meme, image_path=None) for meme in memes],
@@ -174,7 +174,7 @@ def _train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, 
     settings = config["thresholds"]
     if settings["tune_on"] == "folds":
         # The pool holds train's and dev's features from here on: their own copies are
-        # dropped from `sets` (about 0.45 GB for the finals; the caller keeps dev's memes).
+        # dropped from `sets` (about 0.4 GiB for the finals; the caller keeps dev's memes).
         pool = FeatureSet.concatenate([sets.pop("train"), sets.pop("dev")])
         extra, text_only = sets.pop("extra", None), sets.pop("text_only", None)
         folds = settings["folds"]
@@ -196,7 +196,7 @@ def _train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, 
         every_row = np.arange(len(pool))
         train = training_part(pool, every_row, config, folds, extra, text_only)
         # The refit's training part holds these rows now: the sets it was made of are freed
-        # before it trains (about 0.5 GB lower peak for the finals).
+        # before it trains (0.25 GiB lower peak for the finals).
         labels = pool.labels
         del pool, extra, text_only
         keras.utils.set_random_seed(config["seed"] + folds)
