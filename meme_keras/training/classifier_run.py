@@ -117,8 +117,9 @@ def extra_feature_set(config: dict, techniques, models: dict, **kwargs) -> Featu
 def text_only_feature_set(config: dict, techniques, memes, models: dict, **kwargs) -> FeatureSet:
     """`memes` again, row for row, without their images (a black image each).
 
-    Every row's image features are the black image's: held once, as a read-only view
-    repeated for every row (the same values, 0.2 GiB less for the 750 train+dev memes).
+    Every row's image features are the black image's (`image_features` computes it once and
+    repeats its row): held once, as a read-only view repeated for every row (the same values,
+    0.2 GiB less for the 750 train+dev memes).
     """
     features = build_feature_set(
         [dataclasses.replace(meme, image_path=None) for meme in memes],
