@@ -200,3 +200,29 @@ def test_one_labels_candidates_score_as_whole_candidates(min_labels):
         fast = _label_candidate_scores(gold, probabilities, current, label, grid, min_labels)
         for name in whole:
             np.testing.assert_array_equal(fast[name], whole[name], err_msg=f"{name}, {label}")
+
+
+def test_decision_rule_candidates_repeat_the_runs_selection_with_a_changed_floor(tmp_path):
+    """The experiment script's "as configured" figures are the run's own rule selection; a
+    floor of two techniques a meme, on memes that each carry one, must lose micro-F1."""
+    from experiment_scripts import load_experiment_script
+
+    from meme_keras.config import make_config
+    from meme_keras.config.loading import write_config
+    from meme_keras.thresholds import CANDIDATE_RULES, choose_rule, cross_validated_rules
+
+    rng = np.random.default_rng(3)
+    gold = np.eye(4, dtype=np.int32)[rng.integers(0, 4, 160)]
+    probabilities = np.clip(0.7 * gold + rng.normal(0.15, 0.1, gold.shape), 0.0, 1.0)
+    config = make_config({"thresholds": {"select_rule": {"repeats": 2}}})
+    write_config(config, tmp_path / "config.yaml")
+    np.save(tmp_path / "gold_tuning.npy", gold)
+    np.save(tmp_path / "probabilities_tuning.npy", probabilities)
+
+    script = load_experiment_script("decision_rule_candidates")
+    before, after = script.compare(tmp_path, {"min_labels_per_meme": 2})
+    table = cross_validated_rules(gold, probabilities, CANDIDATE_RULES, repeats=2, seed=42)
+    chosen = table[table["rule"] == choose_rule(table, 0.005)].iloc[0]
+    assert before["rule"] == chosen["rule"]
+    assert before["micro_f1"] == pytest.approx(chosen["micro_f1"])
+    assert after["micro_f1"] < before["micro_f1"] - 0.1
