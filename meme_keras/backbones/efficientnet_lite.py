@@ -49,7 +49,6 @@ LITE_VARIANTS = {
     ),
 }  # fmt: skip
 EFFICIENTNET_LITE0_INPUT_SIZE = LITE_VARIANTS["lite0"].input_size
-EFFICIENTNET_LITE0_WEIGHTS_PACKAGE = LITE_VARIANTS["lite0"].weights_package
 
 # EfficientNet-B0's stages as (expand ratio, kernel, stride, output channels, repeats); Lite0
 # keeps them and drops squeeze-excite and swish for ReLU6 (friendlier to quantisation).
@@ -71,34 +70,16 @@ _BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.99
 
 
-def efficientnet_lite0(
-    weights: str | Path | None = "imagenet",
-    input_shape: tuple = (EFFICIENTNET_LITE0_INPUT_SIZE, EFFICIENTNET_LITE0_INPUT_SIZE, 3),
-    include_top: bool = False,
-    dropout_rate: float = 0.2,
-    drop_connect_rate: float = 0.2,
-    name: str = "efficientnet_lite0",
-) -> keras.Model:
-    """EfficientNet-Lite0 (224x224, 16 blocks, 3.4M weights without the classifier); see
-    `efficientnet_lite`."""
-    return efficientnet_lite(
-        "lite0", weights, input_shape, include_top, dropout_rate, drop_connect_rate, name
-    )
+def efficientnet_lite0(weights: str | Path | None = "imagenet", **options) -> keras.Model:
+    """EfficientNet-Lite0 (224x224, 16 blocks, 3.4M weights without the classifier); `options`
+    as `efficientnet_lite`'s."""
+    return efficientnet_lite("lite0", weights, **options)
 
 
-def efficientnet_lite2(
-    weights: str | Path | None = "imagenet",
-    input_shape: tuple = (260, 260, 3),
-    include_top: bool = False,
-    dropout_rate: float = 0.3,
-    drop_connect_rate: float = 0.2,
-    name: str = "efficientnet_lite2",
-) -> keras.Model:
-    """EfficientNet-Lite2 (260x260, 21 blocks, 4.9M weights without the classifier); see
-    `efficientnet_lite`."""
-    return efficientnet_lite(
-        "lite2", weights, input_shape, include_top, dropout_rate, drop_connect_rate, name
-    )
+def efficientnet_lite2(weights: str | Path | None = "imagenet", **options) -> keras.Model:
+    """EfficientNet-Lite2 (260x260, 21 blocks, 4.9M weights without the classifier); `options`
+    as `efficientnet_lite`'s."""
+    return efficientnet_lite("lite2", weights, **options)
 
 
 def efficientnet_lite(

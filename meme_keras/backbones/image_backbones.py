@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import keras
 
 from meme_keras.backbones.caffe_preprocessing import CaffePreprocessing
-from meme_keras.backbones.efficientnet_lite import efficientnet_lite0, efficientnet_lite2
+from meme_keras.backbones.efficientnet_lite import efficientnet_lite
 
 
 def _resnet50(weights: str | None, image_size: int) -> keras.Model:
@@ -30,12 +30,11 @@ def _resnet50(weights: str | None, image_size: int) -> keras.Model:
     return keras.Model(pixels, resnet.output, name="resnet50")
 
 
-def _efficientnet_lite0(weights: str | None, image_size: int) -> keras.Model:
-    return efficientnet_lite0(weights=weights, input_shape=(image_size, image_size, 3))
+def _efficientnet_lite(variant: str) -> Callable[[str | None, int], keras.Model]:
+    def build(weights: str | None, image_size: int) -> keras.Model:
+        return efficientnet_lite(variant, weights, input_shape=(image_size, image_size, 3))
 
-
-def _efficientnet_lite2(weights: str | None, image_size: int) -> keras.Model:
-    return efficientnet_lite2(weights=weights, input_shape=(image_size, image_size, 3))
+    return build
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,10 @@ class ImageBackboneSpec:
 
 IMAGE_BACKBONES = {
     "efficientnet_lite0": ImageBackboneSpec(
-        "efficientnet_lite0", _efficientnet_lite0, 224, 1280, "blocks_14_add"
+        "efficientnet_lite0", _efficientnet_lite("lite0"), 224, 1280, "blocks_14_add"
     ),
     "efficientnet_lite2": ImageBackboneSpec(
-        "efficientnet_lite2", _efficientnet_lite2, 260, 1280, "blocks_19_add"
+        "efficientnet_lite2", _efficientnet_lite("lite2"), 260, 1280, "blocks_19_add"
     ),
     "resnet50": ImageBackboneSpec("resnet50", _resnet50, 224, 2048, "conv5_block2_out"),
 }
