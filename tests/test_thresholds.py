@@ -221,7 +221,9 @@ def test_decision_rule_candidates_repeat_the_runs_selection_with_a_changed_floor
 
     script = load_experiment_script("decision_rule_candidates")
     before, after = script.compare(tmp_path, {"min_labels_per_meme": 2})
-    table = cross_validated_rules(gold, probabilities, CANDIDATE_RULES, repeats=2, seed=42)
+    table = cross_validated_rules(
+        gold, probabilities, CANDIDATE_RULES, repeats=2, seed=config["seed"]
+    )
     chosen = table[table["rule"] == choose_rule(table, 0.005)].iloc[0]
     assert before["rule"] == chosen["rule"]
     assert before["micro_f1"] == pytest.approx(chosen["micro_f1"])
