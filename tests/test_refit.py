@@ -1,4 +1,5 @@
-"""`final_model: refit`: one network refit on all of train+dev with the folds' epochs."""
+"""One network made from the folds: `final_model: refit` (refit on all of train+dev with the
+folds' epochs) and `final_model: soup` (the fold models' weights averaged)."""
 
 from __future__ import annotations
 
@@ -40,20 +41,21 @@ def test_epochs_kept_is_the_best_epoch_early_stopping_restored():
 def test_refit_is_checked_against_what_it_cannot_take():
     refit = {"task": "techniques", "final_model": "refit"}
     assert make_config(refit)["final_model"] == "refit"
-    with pytest.raises(ConfigError, match="final_model: refit takes its epochs from folds"):
+    with pytest.raises(ConfigError, match="final_model: refit is made from the folds' models"):
         make_config({**refit, "thresholds": {"tune_on": "dev"}})
     with pytest.raises(ConfigError, match="final_model: refit does not train a frozen_comp"):
         make_config({**refit, "frozen_companion": {"epochs": 1, "learning_rate": 1e-3}})
     with pytest.raises(ConfigError, match="final_model"):
         make_config({**refit, "final_model": "distilled"})
+    soup = {**refit, "final_model": "soup"}
+    with pytest.raises(ConfigError, match="final_model: soup is made from the folds' models"):
+        make_config({**soup, "thresholds": {"tune_on": "dev"}})
 
 
-@pytest.fixture(scope="module")
-def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    config = make_config(
+def tiny_config(tiny_corpus, final_model: str):
+    return make_config(
         {
-            "name": "tiny_refit",
+            "name": f"tiny_{final_model}",
             "data_dir": str(tiny_corpus),
             "model": TINY_MODEL,
             "text_backbone": {"sequence_length": 32},
@@ -61,11 +63,16 @@ def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
                 {"name": "frozen", "train": [], "epochs": 6, "learning_rate": 1e-3, "patience": 1}
             ],
             "thresholds": {"folds": 2},
-            "final_model": "refit",
+            "final_model": final_model,
         }
     )
+
+
+@pytest.fixture(scope="module")
+def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
     output = tmp_path_factory.mktemp("runs") / "tiny_refit"
-    return output, run_classifier(config, output)
+    return output, run_classifier(tiny_config(tiny_corpus, "refit"), output)
 
 
 def test_a_refit_run_ships_one_network_and_scores_the_fold_ensemble_beside_it(refit_run):
@@ -103,3 +110,43 @@ def test_retuning_a_refit_run_rescores_its_fold_ensemble_with_the_new_rule(
     gold = labels_to_multi_hot([meme.labels for meme in memes], thresholds.techniques)
     decisions = thresholds.apply(np.load(new / "probabilities_test_fold_ensemble.npy"))
     assert retuned["test_fold_ensemble"] == pytest.approx(multilabel_scores(gold, decisions))
+
+
+@pytest.fixture(scope="module")
+def soup_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+    """A tiny soup run, with every fold head's weights as built (before training)."""
+    from meme_keras.training import head_training
+
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    initial_heads = []
+
+    def recording_build_head(*args, **kwargs):
+        head = build_head(*args, **kwargs)
+        initial_heads.append(head.get_weights())
+        return head
+
+    build_head = head_training.build_head
+    monkeypatch_module.setattr(head_training, "build_head", recording_build_head)
+    output = tmp_path_factory.mktemp("runs") / "tiny_soup"
+    return output, run_classifier(tiny_config(tiny_corpus, "soup"), output), initial_heads
+
+
+def test_a_soup_run_starts_every_fold_alike_and_ships_their_weights_averaged(soup_run):
+    output, metrics, initial_heads = soup_run
+    assert len(initial_heads) == 2  # one head a fold, no refit
+    first, second = initial_heads
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert "refit_epochs" not in metrics
+    assert set(metrics["test_fold_ensemble"]) >= {"micro_f1", "macro_f1"}
+    model = keras.saving.load_model(output / "model.keras")
+    layer_names = [layer.name for layer in model.layers]
+    assert "fold_ensemble" not in layer_names
+    assert "fusion_soup" in [model.name, *layer_names]
+    assert not (output / "logs" / "refit").exists()
+
+
+def test_the_soup_predicts_through_the_inference_layer(soup_run, tiny_corpus):
+    output, _, _ = soup_run
+    memes = load_split("test", 3, tiny_corpus)
+    probabilities = TechniqueModel(output).probabilities(memes, cache_dir=None)
+    np.testing.assert_allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)

@@ -73,8 +73,9 @@ class TechniquesConfig(RunSettings):
     text_only_fraction: float = 0.0
     # The network model.keras holds: the fold models averaged ("fold_ensemble"), or one model
     # refit on all of train+dev with each stage's median early-stopping epoch over the folds
-    # ("refit"): one network to ship, as fast as one fold model.
-    final_model: Literal["fold_ensemble", "refit"] = "fold_ensemble"
+    # ("refit"): one network to ship, as fast as one fold model; or the fold models' weights
+    # averaged ("soup", every fold's head started alike): one network and no training of its own.
+    final_model: Literal["fold_ensemble", "refit", "soup"] = "fold_ensemble"
 
     @property
     def accepts_text_only(self) -> bool:
@@ -88,10 +89,15 @@ class TechniquesConfig(RunSettings):
             raise ConfigError(f"{at}text_only_fraction: must be in [0, 1]")
         if self.text_only_fraction > 0 and self.image_backbone is None:
             raise ConfigError(f"{at}text_only_fraction: a text-only run has no images to drop")
-        if self.final_model == "refit" and self.thresholds.tune_on != "folds":
-            raise ConfigError(f"{at}final_model: refit takes its epochs from folds (tune_on)")
-        if self.final_model == "refit" and self.frozen_companion is not None:
-            raise ConfigError(f"{at}final_model: refit does not train a frozen_companion")
+        one_network = self.final_model != "fold_ensemble"
+        if one_network and self.thresholds.tune_on != "folds":
+            raise ConfigError(
+                f"{at}final_model: {self.final_model} is made from the folds' models (tune_on)"
+            )
+        if one_network and self.frozen_companion is not None:
+            raise ConfigError(
+                f"{at}final_model: {self.final_model} does not train a frozen_companion"
+            )
         if not self.stages:
             raise ConfigError(f"{at}stages: at least one stage is needed")
         if self.stages[0].train:

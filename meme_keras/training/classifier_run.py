@@ -37,7 +37,7 @@ from meme_keras.evaluation.multilabel_f1 import (
 )
 from meme_keras.evaluation.ranking import mean_average_precision
 from meme_keras.evaluation.technique_predictions import write_technique_predictions
-from meme_keras.models.model_average import average_models
+from meme_keras.models.model_average import average_models, weight_averaged_model
 from meme_keras.pipeline.classifier_inputs import predict_probabilities
 from meme_keras.pipeline.feature_sets import (
     FeatureSet,
@@ -143,8 +143,9 @@ def first_row_repeated(rows: np.ndarray | None) -> np.ndarray | None:
 @dataclasses.dataclass
 class Trained:
     """What training gives: the model to ship and predict test with, the gold labels and
-    probabilities of the rows the decision rule is tuned on, and, for a refit model, the fold
-    ensemble (scored on test beside it) and the epochs it was refit with."""
+    probabilities of the rows the decision rule is tuned on, and, for one network made from the
+    folds (a refit or a soup), the fold ensemble (scored on test beside it) and a refit's
+    epochs."""
 
     model: keras.Model
     tuning_labels: np.ndarray  # [rows, techniques] multi-hot: train then dev, or dev
@@ -158,8 +159,9 @@ def train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, v
 
     "folds": cross-validation over train+dev; the fold models averaged predict test, or
     (`final_model: refit`) one model trained on all of train+dev for each stage's median
-    epochs over the folds. Its decision rule is tuned on the folds' out-of-fold
-    probabilities, which come from single networks too.
+    epochs over the folds, or (`final_model: soup`) the fold models' weights averaged. Its
+    decision rule is tuned on the folds' out-of-fold probabilities, which come from single
+    networks too.
     "dev": one model trained on train (early stopping on dev); thresholds tuned on dev.
     `sets["extra"]` and text-only copies (`sets["text_only"]`, row for row train then dev),
     when there, join every training part, never a validation part (`training_part`). Each
@@ -187,29 +189,17 @@ def _train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, 
             model = with_frozen_companions(model, companions, config, pool)
         if config["final_model"] == "fold_ensemble":
             return Trained(model, pool.labels, out_of_fold)
+        if config["final_model"] == "soup":
+            soup = weight_averaged_model(models, f"{config['model']['type']}_soup")
+            return Trained(soup, pool.labels, out_of_fold, fold_ensemble=model)
         epochs = refit_epochs(stage_epochs)
-        log.info("refitting on all of train+dev; epochs per stage %s", epochs)
-        stages = [
-            dataclasses.replace(stage, epochs=count)
-            for stage, count in zip(config["stages"], epochs, strict=True)
-        ]
         # Fold `folds` (one past the last) draws the text-only copies and seeds the refit.
-        every_row = np.arange(len(pool))
-        train = training_part(pool, every_row, config, folds, extra, text_only)
+        train = training_part(pool, np.arange(len(pool)), config, folds, extra, text_only)
         # The refit's training part holds these rows now: the sets it was made of are freed
         # before it trains (0.25 GiB lower peak for the finals).
         labels = pool.labels
         del pool, extra, text_only
-        keras.utils.set_random_seed(config["seed"] + folds)
-        refit = train_stages(
-            train,
-            None,
-            dataclasses.replace(config, stages=stages),
-            len(techniques),
-            None if log_dir is None else Path(log_dir) / "refit",
-            name=f"{config['model']['type']}_refit",
-            verbose=verbose,
-        )
+        refit = train_refit(train, config, len(techniques), epochs, log_dir, verbose)
         return Trained(refit, labels, out_of_fold, fold_ensemble=model, refit_epochs=epochs)
     if settings["tune_on"] == "dev":
         extra, text_only = sets.get("extra"), sets.get("text_only")
@@ -225,6 +215,34 @@ def _train_and_tune(config: dict, sets: dict, techniques, log_dir: Path | None, 
         dev = sets["dev"]
         return Trained(model, dev.labels, predict_probabilities(model, dev, config))
     raise ValueError(f"thresholds.tune_on must be 'folds' or 'dev', not {settings['tune_on']!r}")
+
+
+def train_refit(
+    train: FeatureSet,
+    config: dict,
+    num_labels: int,
+    epochs: list[int],
+    log_dir: Path | None = None,
+    verbose: int = 0,
+) -> keras.Model:
+    """One network trained on all of `train` (a training part with whatever joins it), each
+    stage for its `epochs` (from the folds: `refit_epochs`), seeded as the fold after the
+    last."""
+    log.info("refitting on all of train+dev; epochs per stage %s", epochs)
+    stages = [
+        dataclasses.replace(stage, epochs=count)
+        for stage, count in zip(config["stages"], epochs, strict=True)
+    ]
+    keras.utils.set_random_seed(config["seed"] + config["thresholds"]["folds"])
+    return train_stages(
+        train,
+        None,
+        dataclasses.replace(config, stages=stages),
+        num_labels,
+        None if log_dir is None else Path(log_dir) / "refit",
+        name=f"{config['model']['type']}_refit",
+        verbose=verbose,
+    )
 
 
 def rule_selection(config) -> dict | None:
@@ -333,10 +351,11 @@ def run_classifier(
         save_array_atomically(
             ensemble_probabilities, output_dir / "probabilities_test_fold_ensemble.npy"
         )
-        refit_metrics = {
-            "refit_epochs": trained.refit_epochs,
-            "test_fold_ensemble": multilabel_scores(test_gold, tuned.apply(ensemble_probabilities)),
-        }
+        if trained.refit_epochs is not None:
+            refit_metrics["refit_epochs"] = trained.refit_epochs
+        refit_metrics["test_fold_ensemble"] = multilabel_scores(
+            test_gold, tuned.apply(ensemble_probabilities)
+        )
 
     tuned.to_json(output_dir / "thresholds.json")
     write_sweep(tuned.sweep, output_dir / "threshold_sweep.csv")
