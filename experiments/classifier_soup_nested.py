@@ -118,7 +118,9 @@ def nested_soup_against_refit(
                 predicted = predict_probabilities(model, validation, config)
                 probabilities[arm][validation_rows] = predicted
                 decisions[arm][validation_rows] = tuned.apply(predicted)
-                record[arm] = scores(gold[validation_rows], decisions[arm][validation_rows], predicted)
+                record[arm] = scores(
+                    gold[validation_rows], decisions[arm][validation_rows], predicted
+                )
             record["seconds"] = round(time.perf_counter() - started, 1)
             logging.info("outer fold %d: %s", fold, json.dumps(record))
             records.append(record)
