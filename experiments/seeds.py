@@ -28,11 +28,20 @@ from meme_keras.console import configure_logging, import_tensorflow_quietly  # n
 
 
 def test_scores(metrics: dict) -> dict[str, float]:
-    """The test scores of a run's metrics: span P/R/F1 for spans, micro/macro F1 otherwise."""
+    """The test scores of a run's metrics: span P/R/F1 for spans, micro/macro F1 otherwise;
+    then, for a run that ships one network made from its folds, its fold ensemble's F1s."""
     if "tagger" in metrics:
         test = metrics["tagger"]["test"]
-        return {"span F1": test["f1"], "span P": test["precision"], "span R": test["recall"]}
-    return {"micro-F1": metrics["test"]["micro_f1"], "macro-F1": metrics["test"]["macro_f1"]}
+        scores = {"span F1": test["f1"], "span P": test["precision"], "span R": test["recall"]}
+        if "tagger_fold_ensemble" in metrics:
+            scores["fold ensemble span F1"] = metrics["tagger_fold_ensemble"]["test"]["f1"]
+        return scores
+    scores = {"micro-F1": metrics["test"]["micro_f1"], "macro-F1": metrics["test"]["macro_f1"]}
+    if "test_fold_ensemble" in metrics:
+        ensemble = metrics["test_fold_ensemble"]
+        scores["fold ensemble micro-F1"] = ensemble["micro_f1"]
+        scores["fold ensemble macro-F1"] = ensemble["macro_f1"]
+    return scores
 
 
 def mean_sd_table(results: dict[str, list[dict[str, float]]], seeds: list[int]) -> str:

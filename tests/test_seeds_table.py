@@ -23,6 +23,23 @@ def test_mean_and_sample_sd_over_seeds(seeds):
 def test_span_runs_report_span_scores(seeds):
     metrics = {"tagger": {"test": {"f1": 0.3, "precision": 0.4, "recall": 0.25}}}
     assert seeds.test_scores(metrics) == {"span F1": 0.3, "span P": 0.4, "span R": 0.25}
+    metrics["tagger_fold_ensemble"] = {"test": {"f1": 0.35, "precision": 0.5, "recall": 0.3}}
+    assert seeds.test_scores(metrics)["fold ensemble span F1"] == 0.35
+
+
+def test_one_network_runs_report_their_fold_ensemble_beside_it(seeds):
+    runs = [
+        seeds.test_scores(
+            {
+                "test": {"micro_f1": 0.5, "macro_f1": 0.2},
+                "test_fold_ensemble": {"micro_f1": f, "macro_f1": 0.1},
+            }
+        )
+        for f in (0.55, 0.57)
+    ]
+    table = seeds.mean_sd_table({"main": runs}, [42, 43])
+    assert "| main | fold ensemble micro-F1 | 0.560 ± 0.014 | 0.550, 0.570 |" in table
+    assert table.index("| main | macro-F1 |") < table.index("| main | fold ensemble micro-F1 |")
 
 
 def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(seeds):
