@@ -102,7 +102,7 @@ def threshold_rules_table(path: Path) -> str | None:
 FINAL_CONFIGS = {
     "techniques": ("main_adapted_lr2e-4", "main"),
     "spans": ("spans_lr4e-4_5epochs", "spans_lr4e-4_5epochs"),
-    "text_techniques": ("text_techniques_text_top_lr2e-4", "text_techniques"),
+    "text_techniques": ("text_techniques_soup", "text_techniques"),
 }
 
 
@@ -141,7 +141,8 @@ def with_held_out(metrics: dict, run: str) -> dict:
 
 
 def fold_ensemble_rows(metrics: dict, name: str, folds: int) -> list[tuple[str, dict]]:
-    """The fold ensemble's test row, beside a refit run's shipped network (none otherwise)."""
+    """The fold ensemble's test row, beside a refit or soup run's shipped network (none
+    otherwise)."""
     if "test_fold_ensemble" not in metrics:
         return []
     return [(f"{name}: the {folds} fold models averaged", {"test": metrics["test_fold_ensemble"]})]
