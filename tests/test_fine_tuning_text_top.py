@@ -97,3 +97,25 @@ def test_text_top_stage_trains_only_the_upper_layers_and_serves_on_text(
         text=tf.constant([meme.text for meme in memes]),
     )
     assert np.allclose(outputs["probabilities"].numpy(), probabilities, atol=1e-4)
+
+
+@pytest.mark.heavy
+def test_a_soup_of_text_top_folds_is_saved_reloaded_and_served_as_one_network(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    stages = [
+        {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
+        {"name": "text_top", "train": ["text_top"], "epochs": 1, "learning_rate": 1e-3},
+    ]
+    predictor, _, _ = reloaded_tiny_run(
+        tiny_corpus,
+        tmp_path,
+        monkeypatch,
+        stages,
+        text_backbone={"sequence_length": 32, "top_from": 4},
+        thresholds={"folds": 2},
+        final_model="soup",
+    )
+    assert model_live_parts(predictor.model) == {"text"}
+    assert len(nested_layers(predictor.model, "text_top")) == 1  # one network, not two folds
+    assert "fusion_soup" in {layer.name for layer in predictor.model._flatten_layers()}
