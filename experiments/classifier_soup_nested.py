@@ -18,7 +18,6 @@ scores) and probabilities.npz (each model's outer-validation probabilities, in p
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
@@ -35,6 +34,7 @@ from meme_keras.console import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
 
+from experiments.nested_comparisons import parse_arguments, write_results  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
 from meme_keras.data.corpus import default_data_dir  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
@@ -150,19 +150,12 @@ def load_pool(config, techniques, limit: int | None = None):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="a techniques or text_techniques config (name or path)")
-    parser.add_argument("--seed", type=int, default=42, help="the fold seed")
-    parser.add_argument("--limit", type=int, help="the first N train+dev memes only (a smoke run)")
-    parser.add_argument("--output", type=Path, help="default: runs/classifier_soup_nested_...")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    path = Path(args.config)
-    if not path.exists():
-        path = REPOSITORY / "experiments" / "configs" / f"{args.config}.yaml"
+    args, path = parse_arguments(
+        __doc__.splitlines()[0], "a techniques or text_techniques config (name or path)", argv
+    )
     config = load_config(path).replace(seed=args.seed)
     if config["thresholds"]["tune_on"] != "folds":
-        parser.error(f"{path}: the nested comparison is for configs tuned on folds")
+        args.parser.error(f"{path}: the nested comparison is for configs tuned on folds")
     seed_everything(config["seed"])
     data_dir = Path(config["data_dir"] or default_data_dir())
     techniques = read_techniques(data_dir, get_task(config["task"]).techniques)
@@ -176,12 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     name = f"classifier_soup_nested_{path.stem}_s{args.seed}"
-    output = args.output or REPOSITORY / "runs" / name
-    output.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(output / "probabilities.npz", **results.pop("probabilities"))
-    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results["out_of_fold"], indent=2))
-    return results
+    return write_results(results, args.output or REPOSITORY / "runs" / name)
 
 
 if __name__ == "__main__":

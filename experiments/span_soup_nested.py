@@ -16,7 +16,6 @@ probabilities.npz (each model's outer-validation token probabilities, float16, i
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 import numpy as np  # noqa: E402
 
+from experiments.nested_comparisons import parse_arguments, write_results  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
 from meme_keras.data.corpus import default_data_dir  # noqa: E402
 from meme_keras.data.techniques import read_techniques  # noqa: E402
@@ -118,19 +118,12 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="a spans config with fine_tune_text_top (name or path)")
-    parser.add_argument("--seed", type=int, default=42, help="the fold seed")
-    parser.add_argument("--limit", type=int, help="the first N train+dev memes only (a smoke run)")
-    parser.add_argument("--output", type=Path, help="default: runs/span_soup_nested_<name>_s<seed>")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    path = Path(args.config)
-    if not path.exists():
-        path = REPOSITORY / "experiments" / "configs" / f"{args.config}.yaml"
+    args, path = parse_arguments(
+        __doc__.splitlines()[0], "a spans config with fine_tune_text_top (name or path)", argv
+    )
     config = load_config(path).replace(seed=args.seed)
-    if not config.fine_tune_text_top:
-        parser.error(f"{path}: the nested comparison is for fine_tune_text_top span configs")
+    if config.task != "spans" or not config.fine_tune_text_top:
+        args.parser.error(f"{path}: the nested comparison is for fine_tune_text_top span configs")
     # The grid's focal point (the config's one grid row), as the span runs chose it.
     config = config.replace(loss=grid_points(config)[1])
     data_dir = Path(config.data_dir or default_data_dir())
@@ -152,11 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     output = args.output or REPOSITORY / "runs" / f"span_soup_nested_{path.stem}_s{args.seed}"
-    output.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(output / "probabilities.npz", **results.pop("probabilities"))
-    (output / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results["out_of_fold"], indent=2))
-    return results
+    return write_results(results, output)
 
 
 if __name__ == "__main__":

@@ -150,3 +150,25 @@ def test_the_soup_predicts_through_the_inference_layer(soup_run, tiny_corpus):
     memes = load_split("test", 3, tiny_corpus)
     probabilities = TechniqueModel(output).probabilities(memes, cache_dir=None)
     np.testing.assert_allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
+
+
+@pytest.mark.heavy  # about a minute: two outer folds of two inner folds and a refit each
+def test_the_nested_comparison_scores_each_arm_on_every_train_dev_meme(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    from experiment_scripts import load_experiment_script
+
+    from meme_keras.data.techniques import read_techniques
+
+    monkeypatch.setenv("MEME_KERAS_CACHE", str(tmp_path / "cache"))
+    script = load_experiment_script("classifier_soup_nested")
+    config = tiny_config(tiny_corpus, "refit")
+    techniques = read_techniques(tiny_corpus, "multimodal")
+    pool, text_only, extra = script.load_pool(config, techniques)
+    results = script.nested_soup_against_refit(config, techniques, pool, text_only, extra)
+    assert set(results["out_of_fold"]) == set(script.ARMS)
+    assert [record["fold"] for record in results["folds"]] == [0, 1]
+    probabilities = results["probabilities"]
+    for arm in script.ARMS:  # every meme predicted once, by the arm of its outer fold
+        assert probabilities[arm].shape == pool.labels.shape and (probabilities[arm] > 0).all()
+    assert not np.allclose(probabilities["soup"], probabilities["refit"])
