@@ -39,7 +39,7 @@ COPIED = (
     "probabilities_tuning.npy",
     "gold_tuning.npy",
     "probabilities_test.npy",
-    "probabilities_test_fold_ensemble.npy",  # a refit run's fold ensemble, scored beside it
+    "probabilities_test_fold_ensemble.npy",  # a refit or soup run's fold ensemble, scored beside it
 )
 
 
