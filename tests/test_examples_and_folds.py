@@ -98,6 +98,8 @@ def test_cross_validated_seeds_each_fold_the_same_way_every_time():
     first = cross_validated(6, 3, seed=5, fit_fold=fit_fold)[1]
     second = cross_validated(6, 3, seed=5, fit_fold=fit_fold)[1]
     assert first == second and len(set(first)) == 3
+    alike = cross_validated(6, 3, seed=5, fit_fold=fit_fold, same_start=True)[1]
+    assert len(set(alike)) == 1 and alike[0] == first[0]  # every fold starts as the first
 
 
 def test_cross_validated_frees_a_folds_reference_cycles_before_the_next_fold():

@@ -64,10 +64,6 @@ def cross_validate(
     companions, stage_epochs = [], []
 
     def fit_fold(fold, train_indices, validation_indices):
-        if config["final_model"] == "soup":
-            # Every fold's head starts from the same weights, so that the fold models can be
-            # averaged weight by weight (their backbones all start pretrained).
-            keras.utils.set_random_seed(config["seed"])
         validation = pool.subset(validation_indices)
         train = training_part(
             pool.subset(train_indices), train_indices, config, fold, extra, text_only
@@ -104,7 +100,9 @@ def cross_validate(
             companions.append(companion)
         return probabilities, model
 
-    out_of_fold, models = cross_validated(len(pool), folds, config["seed"], fit_fold)
+    out_of_fold, models = cross_validated(
+        len(pool), folds, config["seed"], fit_fold, same_start=config["final_model"] == "soup"
+    )
     return out_of_fold, models, companions, stage_epochs
 
 

@@ -42,19 +42,22 @@ def cross_validated(
     seed: int,
     fit_fold: Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, M]],
     description: str = "folds",
+    same_start: bool = False,
 ) -> tuple[np.ndarray, list[M]]:
     """The cross-validation loop every task runs: out-of-fold predictions and the fold models.
 
     `fit_fold(fold, training_rows, validation_rows)` trains a fold (with whatever joins its
     training part) and returns its predictions for the validation rows (any shape after the
-    first axis) and its model (or models). Each fold starts from the seed `seed + fold`.
+    first axis) and its model (or models). Each fold starts from the seed `seed + fold`, or
+    with `same_start` from `seed` itself: every fold's new weights start alike, so that the
+    fold models can be averaged weight by weight (a soup; their backbones start pretrained).
     """
     out_of_fold: np.ndarray | None = None
     models: list[M] = []
     splits = fold_splits(num_examples, folds, seed)
     for fold, train_indices, validation_indices in tracked(splits, description, total=folds):
         started = time.perf_counter()
-        keras.utils.set_random_seed(seed + fold)
+        keras.utils.set_random_seed(seed if same_start else seed + fold)
         predictions, model = fit_fold(fold, train_indices, validation_indices)
         predictions = np.asarray(predictions, np.float32)
         if out_of_fold is None:

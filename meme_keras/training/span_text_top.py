@@ -130,10 +130,6 @@ def cross_validate_span_text_top(
     seed = config["seed"]
 
     def fit_fold(fold, train_indices, validation_indices):
-        if config["final_model"] == "soup":
-            # Every fold's head starts from the same weights, so that the fold models can be
-            # averaged weight by weight (their backbones all start pretrained).
-            keras.utils.set_random_seed(seed)
         train = pool.subset(train_indices)
         fold_log = None if log_dir is None else Path(log_dir) / f"fold_{fold}"
         head = fit_span_tagger(
@@ -151,7 +147,14 @@ def cross_validate_span_text_top(
         return predict_tag_probabilities(model, validation), model
 
     with reusing_traces():
-        return cross_validated(len(pool), config["folds"], seed, fit_fold, "span folds")
+        return cross_validated(
+            len(pool),
+            config["folds"],
+            seed,
+            fit_fold,
+            "span folds",
+            same_start=config["final_model"] == "soup",
+        )
 
 
 def span_tagger_on_tokens(fold_models: list[keras.Model], config) -> keras.Model:
