@@ -1,7 +1,8 @@
 """A classifier's one network to ship, chosen on folds: the fold models' weights averaged
 ("soup") against one network refit on all the training rows, by nested cross-validation.
 
-For each outer fold of train+dev (seeded as the run's folds): on its training part, the run's
+For each outer fold of train+dev (seeded as the run's folds; `--outer-folds K`: K of them, so
+configs of different fold counts meet on the same outer folds): on its training part, the run's
 folds (inner folds, every fold's head started from the same weights, as `final_model: soup`
 trains them) give inner out-of-fold probabilities, the decision rule and thresholds (chosen and
 tuned on them as the run does) and the inner fold models. Their soup, a refit (one network
@@ -11,7 +12,7 @@ thresholds. The decisions of all outer validation parts together give each model
 out-of-fold micro-F1 and macro-F1 over train+dev (and its mean average precision, which needs
 no threshold). Text-only copies and extra memes join every training part, as in a run.
 
-Usage: python experiments/classifier_soup_nested.py CONFIG [--seed 42] [--limit N]
+Usage: python experiments/classifier_soup_nested.py CONFIG [--seed 42] [--outer-folds K] [--limit N]
 Writes runs/classifier_soup_nested_<config>_s<seed>/results.json (and prints its out-of-fold
 scores) and probabilities.npz (each model's outer-validation probabilities, in pool order).
 """
@@ -81,17 +82,20 @@ def nested_soup_against_refit(
     pool: FeatureSet,
     text_only: FeatureSet | None = None,
     extra: FeatureSet | None = None,
+    outer_folds: int | None = None,
 ) -> dict:
     """Out-of-fold scores of each arm over `pool` (see the module's docstring). `text_only`:
-    row for row `pool` without images, or None."""
+    row for row `pool` without images, or None; `outer_folds`: None for the config's folds."""
     soup_config = config.replace(final_model="soup")
     folds = config["thresholds"]["folds"]
+    outer_folds = outer_folds or folds
     gold = pool.labels.astype(np.int32)
     decisions = {arm: np.zeros(gold.shape, np.int32) for arm in ARMS}
     probabilities = {arm: np.zeros(gold.shape, np.float32) for arm in ARMS}
     records = []
+    outer_splits = fold_splits(len(pool), outer_folds, config["seed"])
     with reusing_traces():  # every inner fold and refit of every outer fold: traced once
-        for fold, train_rows, validation_rows in fold_splits(len(pool), folds, config["seed"]):
+        for fold, train_rows, validation_rows in outer_splits:
             started = time.perf_counter()
             train = pool.subset(train_rows)
             inner_text_only = None if text_only is None else text_only.subset(train_rows)
@@ -127,6 +131,8 @@ def nested_soup_against_refit(
             del train, inner_text_only, refit_part, models, inner_models, validation
             gc.collect()
     return {
+        "outer_folds": outer_folds,
+        "inner_folds": folds,
         "out_of_fold": {arm: scores(gold, decisions[arm], probabilities[arm]) for arm in ARMS},
         "folds": records,
         "probabilities": probabilities,
@@ -151,7 +157,10 @@ def load_pool(config, techniques, limit: int | None = None):
 
 def main(argv: list[str] | None = None) -> dict:
     args, path = parse_arguments(
-        __doc__.splitlines()[0], "a techniques or text_techniques config (name or path)", argv
+        __doc__.splitlines()[0],
+        "a techniques or text_techniques config (name or path)",
+        argv,
+        outer_folds=True,
     )
     config = load_config(path).replace(seed=args.seed)
     if config["thresholds"]["tune_on"] != "folds":
@@ -165,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": path.stem,
         "fold_seed": args.seed,
         "memes": len(pool),
-        **nested_soup_against_refit(config, techniques, pool, text_only, extra),
+        **nested_soup_against_refit(config, techniques, pool, text_only, extra, args.outer_folds),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     name = f"classifier_soup_nested_{path.stem}_s{args.seed}"

@@ -13,12 +13,18 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-def parse_arguments(description: str, config_help: str, argv: list[str] | None = None):
-    """(arguments, the config's path): a config name or path, `--seed`, `--limit`, `--output`;
-    logging set up."""
+def parse_arguments(
+    description: str, config_help: str, argv: list[str] | None = None, outer_folds: bool = False
+):
+    """(arguments, the config's path): a config name or path, `--seed`, `--limit`, `--output`
+    (and `--outer-folds` if asked for); logging set up."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", help=config_help)
     parser.add_argument("--seed", type=int, default=42, help="the fold seed")
+    if outer_folds:
+        parser.add_argument(
+            "--outer-folds", type=int, help="default: the config's folds, as the inner ones"
+        )
     parser.add_argument("--limit", type=int, help="the first N train+dev memes only (a smoke run)")
     parser.add_argument("--output", type=Path, help="default: runs/<script>_<config>_s<seed>")
     args = parser.parse_args(argv)

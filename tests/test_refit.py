@@ -152,7 +152,7 @@ def test_the_soup_predicts_through_the_inference_layer(soup_run, tiny_corpus):
     np.testing.assert_allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
 
 
-@pytest.mark.heavy  # about a minute: two outer folds of two inner folds and a refit each
+@pytest.mark.heavy  # about a minute: three outer folds of two inner folds and a refit each
 def test_the_nested_comparison_scores_each_arm_on_every_train_dev_meme(
     tiny_corpus, tmp_path, monkeypatch
 ):
@@ -165,9 +165,12 @@ def test_the_nested_comparison_scores_each_arm_on_every_train_dev_meme(
     config = tiny_config(tiny_corpus, "refit")
     techniques = read_techniques(tiny_corpus, "multimodal")
     pool, text_only, extra = script.load_pool(config, techniques)
-    results = script.nested_soup_against_refit(config, techniques, pool, text_only, extra)
+    results = script.nested_soup_against_refit(
+        config, techniques, pool, text_only, extra, outer_folds=3
+    )
     assert set(results["out_of_fold"]) == set(script.ARMS)
-    assert [record["fold"] for record in results["folds"]] == [0, 1]
+    assert [record["fold"] for record in results["folds"]] == [0, 1, 2]
+    assert (results["outer_folds"], results["inner_folds"]) == (3, 2)
     probabilities = results["probabilities"]
     for arm in script.ARMS:  # every meme predicted once, by the arm of its outer fold
         assert probabilities[arm].shape == pool.labels.shape and (probabilities[arm] > 0).all()
