@@ -243,3 +243,16 @@ def test_a_run_killed_in_each_stage_resumes_to_the_same_model(tiny_corpus, tmp_p
 
 if __name__ == "__main__":
     worker(sys.argv[1], sys.argv[2], kill=sys.argv[4] if sys.argv[3:4] == ["--kill"] else None)
+
+
+def test_every_stage_logs_its_time(caplog):
+    train, validation = synthetic_sets()
+    config = resume_config()
+    seed_everything(config["seed"])
+    with caplog.at_level("INFO", logger="meme_keras.training.fine_tuning"):
+        train_stages(train, validation, config, 5)
+    lines = [r.getMessage() for r in caplog.records if "trained in" in r.getMessage()]
+    assert [line.split(" trained in")[0] for line in lines] == [
+        "stage 1/2 frozen",
+        "stage 2/2 frozen_high_lr",
+    ]

@@ -22,6 +22,8 @@ layers back under the trained model, so the saved model takes token ids.
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from pathlib import Path
 
 import keras
@@ -50,6 +52,8 @@ from meme_keras.training.callbacks import (
 )
 from meme_keras.training.fitting import fit
 from meme_keras.training.head_training import compile_model, fit_head
+
+log = logging.getLogger(__name__)
 
 STAGE_PARTS = frozenset({"text", "text_top", "image", "image_top"})
 TOKEN_INPUTS = ("token_ids", "segment_ids")
@@ -164,9 +168,11 @@ def train_stages(
     backbones = LiveBackbones(config, parts) if parts else None
     head = None
     trained = frozenset()
-    for index, stage in enumerate(tracked(config["stages"], "stages")):
+    stages = config["stages"]
+    for index, stage in enumerate(tracked(stages, "stages")):
         if index:
             gc.collect()  # the last stage's datasets, in reference cycles (folds.cross_validated)
+        started = time.perf_counter()
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
         if not live:
@@ -183,36 +189,43 @@ def train_stages(
                 stage_epochs,
                 trace_key=("stage", index),
             )
-            continue
-        if head is None:
-            raise ValueError("the first stage must train the head on frozen features")
-        used = trained | live
-        model = backbones.compose(head, live, train, used)
-        compile_model(model, config, stage["learning_rate"], train.labels)
-        clock = EpochClock()
-        callbacks = stage_callbacks(config, stage, stage_log, validation is not None, clock)
-        fit(
-            model,
-            classifier_dataset(
-                train,
-                used,
-                backbones.image_size,
-                config["batch_size"],
-                shuffle=True,
-                seed=config["seed"],
-                clock=clock,
-            ),
-            None
-            if validation is None
-            else classifier_dataset(validation, used, backbones.image_size, 32),
-            epochs=stage["epochs"],
-            callbacks=callbacks,
-            verbose=verbose,
-            trace_key=("stage", index),
+        else:
+            if head is None:
+                raise ValueError("the first stage must train the head on frozen features")
+            used = trained | live
+            model = backbones.compose(head, live, train, used)
+            compile_model(model, config, stage["learning_rate"], train.labels)
+            clock = EpochClock()
+            callbacks = stage_callbacks(config, stage, stage_log, validation is not None, clock)
+            fit(
+                model,
+                classifier_dataset(
+                    train,
+                    used,
+                    backbones.image_size,
+                    config["batch_size"],
+                    shuffle=True,
+                    seed=config["seed"],
+                    clock=clock,
+                ),
+                None
+                if validation is None
+                else classifier_dataset(validation, used, backbones.image_size, 32),
+                epochs=stage["epochs"],
+                callbacks=callbacks,
+                verbose=verbose,
+                trace_key=("stage", index),
+            )
+            if stage_epochs is not None:
+                stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))
+            trained = used
+        log.info(
+            "stage %d/%d %s trained in %.0f s",
+            index + 1,
+            len(stages),
+            stage["name"],
+            time.perf_counter() - started,
         )
-        if stage_epochs is not None:
-            stage_epochs.append(epochs_kept(callbacks, stage["epochs"]))
-        trained = used
     if not parts:
         return head
     return backbones.compose(head, frozenset(), train, used=parts)
