@@ -102,7 +102,7 @@ def threshold_rules_table(path: Path) -> str | None:
 FINAL_CONFIGS = {
     "techniques": ("main_adapted_lr2e-4", "main"),
     "spans": ("spans_lr4e-4_5epochs", "spans_lr4e-4_5epochs"),
-    "text_techniques": ("text_techniques_soup", "text_techniques"),
+    "text_techniques": ("text_techniques_soup_capped", "text_techniques"),
 }
 
 

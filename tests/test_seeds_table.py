@@ -54,7 +54,7 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(seeds
 
 def test_the_default_configs_are_each_tasks_final_and_2021_only_ones(seeds):
     names = seeds.final_config_names()
-    assert "text_techniques_soup" in names and "text_techniques" in names
+    assert "text_techniques_soup_capped" in names and "text_techniques" in names
     assert len(names) == len(set(names))
 
 
