@@ -17,6 +17,9 @@ def test_stage_parts_rejects_unknown_parts():
         stage_parts({"name": "x", "train": ["audio"]})
 
 
+# A minute or more: all of MiniLM fine-tuned in a tiny run (the text-top stage's test stays in
+# the default suite).
+@pytest.mark.heavy
 def test_text_stage_changes_the_backbone_and_the_run_reloads(tiny_corpus, tmp_path, monkeypatch):
     stages = [
         {"name": "frozen", "train": [], "epochs": 1, "learning_rate": 1e-3},
