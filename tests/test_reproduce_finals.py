@@ -62,7 +62,7 @@ def test_later_tasks_train_in_one_process_beside_and_a_failure_names_its_log(
     process, log = reproduce.start_beside(["spans", "text_techniques"], True, False)
     (command,) = started
     assert command[command.index("--tasks") + 1 :][:2] == ["spans", "text_techniques"]
-    assert {"--one-by-one", "--no-summary", "--retrain"} <= set(command)
+    assert {"--one-by-one", "--no-summary", "--retrain", "--references-elsewhere"} <= set(command)
     assert "--with-2021-only" not in command
     assert log == tmp_path / "runs" / "reproduce_spans_text_techniques.log" and log.exists()
     with pytest.raises(SystemExit, match="reproduce_spans_text_techniques.log"):
@@ -100,3 +100,27 @@ def test_the_first_tasks_adaptation_runs_in_a_process_of_its_own_until_cached(
     folder.mkdir(parents=True)
     (folder / RECORD).write_text("{}")
     assert reproduce.adaptations_needed(["techniques"], False) == []
+
+
+def test_the_later_tasks_probes_train_in_the_first_process_not_the_second(
+    reproduce, monkeypatch, tmp_path
+):
+    trained = []
+
+    def fake_train(name, reuse):
+        trained.append(name)
+        return {"test": {"micro_f1": 0.5, "macro_f1": 0.1}}
+
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    monkeypatch.setattr(reproduce, "constant_top_k_scores", lambda config, k: {})
+    final = reproduce.FINAL_CONFIGS["text_techniques"][0]
+    reproduce.text_task(tmp_path, reuse=True, with_2021_only=False, references=False)
+    assert trained == [final]
+    assert "linear probe" not in (tmp_path / "text_results.md").read_text()
+    trained.clear()
+    reproduce.train_references(["spans", "text_techniques"], reuse=True)
+    assert trained == ["text_linear_probe"]
+    trained.clear()
+    reproduce.text_task(tmp_path, reuse=True, with_2021_only=False)
+    assert trained == [final, "text_linear_probe"]
+    assert "linear probe" in (tmp_path / "text_results.md").read_text()
