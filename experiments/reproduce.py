@@ -15,9 +15,7 @@ leaves about a third of them idle, which the other process takes. The first task
 printed when it finishes, the others' in task order once the second process has finished
 (`--one-by-one`: everything in this process, in order). The later tasks' separate reference runs
 (linear probes) train in the first process after its task, not at the end of the second
-process's chain, which is the longer. While both train, each runs TensorFlow on one intra-op
-and one inter-op thread: on two cores, two processes of two threads each step about 10% slower
-(docs/performance.md), and the numbers are the same. Tasks that need the same adapted text
+process's chain, which is the longer. Tasks that need the same adapted text
 backbone train it once: whichever asks second waits for it. The first task's adaptation runs in
 a short-lived process of its own, so the process that then trains the task never holds the
 adaptation's memory.
@@ -26,8 +24,6 @@ adaptation's memory.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -303,22 +299,6 @@ def adapt(config_names: list[str]) -> None:
         ensure_adapted_text_backbone(configured(name)["text_backbone"])
 
 
-# TensorFlow's thread pools for each of the two processes training side by side on two cores.
-ONE_THREAD_EACH = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-
-
-def use_one_thread_each() -> None:
-    """This process's TensorFlow on one intra-op and one inter-op thread (before its first op;
-    after it, TensorFlow cannot change them and this process keeps its defaults)."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError as error:
-        logging.getLogger(__name__).warning("keeping TensorFlow's thread pools: %s", error)
-
-
 def start_beside(tasks: list[str], retrain: bool, with_2021_only: bool):
     """Starts one process that trains `tasks` in order (`--tasks ... --one-by-one`), its
     output in `runs/reproduce_<tasks>.log`; returns (process, log)."""
@@ -328,8 +308,7 @@ def start_beside(tasks: list[str], retrain: bool, with_2021_only: bool):
     command += ["--references-elsewhere"]
     command += ["--retrain"] * retrain + ["--with-2021-only"] * with_2021_only
     with log.open("w") as output:
-        environment = {**os.environ, **ONE_THREAD_EACH}
-        process = subprocess.Popen(command, stdout=output, stderr=output, env=environment)
+        process = subprocess.Popen(command, stdout=output, stderr=output)
     where = log.relative_to(REPOSITORY)
     print(f"training {', '.join(tasks)} in a second process meanwhile (log: {where})", flush=True)
     return process, log
@@ -376,7 +355,6 @@ def main() -> None:
     beside = None
     if later and not args.one_by_one:
         beside = start_beside(later, args.retrain, args.with_2021_only)
-        use_one_thread_each()
     adapt_in_child(adaptations_needed(args.tasks[:1], args.with_2021_only))
     references = not args.references_elsewhere
     first = TASKS[args.tasks[0]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from experiment_scripts import load_experiment_script
 
@@ -53,10 +51,8 @@ def test_later_tasks_train_in_one_process_beside_and_a_failure_names_its_log(
     class FakeProcess:
         code = 1
 
-        def __init__(self, command, stdout, stderr, env):
+        def __init__(self, command, stdout, stderr):
             started.append(command)
-            assert env["TF_NUM_INTRAOP_THREADS"] == env["TF_NUM_INTEROP_THREADS"] == "1"
-            assert env["PATH"] == os.environ["PATH"]
 
         def wait(self):
             return self.code
