@@ -176,9 +176,7 @@ def main_task(
     describe = "proposed: transformer fusion, EfficientNet top + MiniLM fine-tuned"
     rows = model_rows(runs, describe, reuse)
     final_test = rows[0][1]["test"]
-    if references:
-        probe = train(REFERENCE_RUNS["techniques"][0], reuse)
-        rows.append(("linear probe on frozen pooled features (ours)", probe))
+    rows += reference_rows("techniques", reuse) if references else []
     rows += [
         (
             "constant: 3 most frequent labels",
@@ -227,9 +225,7 @@ def text_task(
     runs = final_runs("text_techniques", with_2021_only)
     rows = model_rows(runs, "text head, MiniLM fine-tuned", reuse)
     final_test = rows[0][1]["test"]
-    if references:
-        probe = train(REFERENCE_RUNS["text_techniques"][0], reuse)
-        rows.append(("linear probe on frozen pooled MiniLM features (ours)", probe))
+    rows += reference_rows("text_techniques", reuse) if references else []
     rows += [
         (
             "constant: 3 most frequent labels",
@@ -243,16 +239,29 @@ def text_task(
 
 
 TASKS = {"techniques": main_task, "spans": span_task, "text_techniques": text_task}
-# Reference runs of their own (the span task's references are inside its run).
-REFERENCE_RUNS = {"techniques": ["linear_probe"], "text_techniques": ["text_linear_probe"]}
+# Each task's reference run of its own and its table row (the span run scores its references).
+REFERENCE_RUNS = {
+    "techniques": ("linear_probe", "linear probe on frozen pooled features (ours)"),
+    "text_techniques": (
+        "text_linear_probe",
+        "linear probe on frozen pooled MiniLM features (ours)",
+    ),
+}
+
+
+def reference_rows(task: str, reuse: bool) -> list[tuple[str, dict]]:
+    """The table row of `task`'s reference run, trained (or reused) here ([] if it has none)."""
+    if task not in REFERENCE_RUNS:
+        return []
+    name, row = REFERENCE_RUNS[task]
+    return [(row, train(name, reuse))]
 
 
 def train_references(tasks: list[str], reuse: bool) -> None:
     """Trains the reference runs of `tasks` (for the first process, while the second trains
     those tasks with `--references-elsewhere`)."""
     for task in tasks:
-        for name in REFERENCE_RUNS.get(task, []):
-            train(name, reuse)
+        reference_rows(task, reuse)
 
 
 SUBTASKS = {"techniques": "3", "spans": "2", "text_techniques": "1"}
