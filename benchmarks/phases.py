@@ -6,6 +6,7 @@ The orchestrator is `benchmarks/run.py`; nothing here is imported by the product
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -467,7 +468,8 @@ def phase_train_finetune(args: dict) -> dict:
     backbones = LiveBackbones(config, live)
     head = build_head(config, features, len(techniques))
     model = backbones.compose(head, live, features, live)
-    compile_model(model, config, 2e-5, features.labels)
+    stage = dataclasses.replace(config["stages"][0], learning_rate=2e-5)
+    compile_model(model, config, stage, features.labels)
     steps = args["steps"] + 1  # the first step traces
     dataset = classifier_dataset(
         features, live, backbones.image_size, config["batch_size"], shuffle=True

@@ -1,17 +1,19 @@
 """Early stopping watches the configured metric in the right direction."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
-from meme_keras.config import make_config
+from meme_keras.config import StageConfig, make_config
 from meme_keras.training.callbacks import EpochClock, stage_callbacks
 from meme_keras.training.head_training import compile_model
 
 
 def test_pr_auc_early_stopping_restores_the_best_epoch():
     config = make_config({"early_stopping_monitor": "val_pr_auc", "backup_and_restore": False})
-    stage = {"name": "frozen", "train": [], "epochs": 6, "learning_rate": 0.05, "patience": 2}
+    stage = StageConfig(name="frozen", epochs=6, learning_rate=0.05, patience=2)
     callbacks = stage_callbacks(config, stage, None, validation=True, clock=EpochClock())
     (early_stopping,) = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
     assert early_stopping.monitor == "val_pr_auc"
@@ -21,7 +23,7 @@ def test_pr_auc_early_stopping_restores_the_best_epoch():
     features = rng.normal(size=(64, 4)).astype("float32")
     labels = (features[:, :3] > 0).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
-    compile_model(model, config, stage["learning_rate"], labels)
+    compile_model(model, config, stage, labels)
     history = model.fit(
         features,
         labels,
@@ -55,7 +57,9 @@ def test_a_backup_does_not_resume_under_another_monitor(tmp_path):
 
     def fit(monitor, extra=()):
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
-        compile_model(model, config, 0.01, labels)
+        compile_model(
+            model, config, dataclasses.replace(config["stages"][0], learning_rate=0.01), labels
+        )
         mode = "max" if monitor == "val_pr_auc" else "min"
         stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=2)
         backup = ResumableBackup(tmp_path / "backup", stopper)

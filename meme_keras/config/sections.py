@@ -102,10 +102,18 @@ class StageConfig(TypedConfig):
     train: list[StagePart] = field(default_factory=list)
     patience: int | None = None  # null: the run's early_stopping_patience
     monitor: Monitor | None = None  # null: the run's early_stopping_monitor
+    # Training steps per call of the traced step (Keras's `steps_per_execution`). A small head
+    # on cached features spends most of a step in Python and dispatch, and 32 a call trains the
+    # linear probes in two thirds of the time to the same weights. Not a free lunch elsewhere:
+    # the subtask-3 fusion model's steps inside one traced loop are slower on 2 cores and not
+    # bit-identical to one step a call, so 1 unless a config says otherwise.
+    steps_per_execution: int = 1
 
     def check(self, where: str) -> None:
         if self.epochs < 1 or self.learning_rate <= 0:
             raise ConfigError(f"{where}: needs epochs >= 1 and learning_rate > 0")
+        if self.steps_per_execution < 1:
+            raise ConfigError(f"{where}: needs steps_per_execution >= 1")
 
 
 @dataclass

@@ -7,7 +7,6 @@ cross-validation folds or on dev; test is predicted once, at the end.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import logging
 import time
@@ -76,6 +75,7 @@ from meme_keras.training.frozen_companion import (
     fit_frozen_companion,
     with_frozen_companions,
 )
+from meme_keras.training.garbage import collect_garbage
 from meme_keras.training.provenance import provenance, weights_digest
 from meme_keras.training.run_summaries import plot_per_technique_f1, write_run_summaries
 from meme_keras.training.traced_models import reusing_traces
@@ -334,7 +334,7 @@ def run_classifier(
     # The extraction backbones and their traced steps are done with (the stages load their
     # own): freed now, they are not held through the folds and refit (0.17 GB lower peak).
     del models
-    gc.collect()
+    collect_garbage()
     dev_memes = sets["dev"].memes  # training may free the dev set's features
     with strategy.scope():
         trained = train_and_tune(config, sets, techniques, run_folder / "logs", verbose)

@@ -21,7 +21,6 @@ layers back under the trained model, so the saved model takes token ids.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from meme_keras.training.callbacks import (
     stage_monitor,
 )
 from meme_keras.training.fitting import fit
+from meme_keras.training.garbage import collect_garbage
 from meme_keras.training.head_training import compile_model, fit_head
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def train_stages(
     stages = config["stages"]
     for index, stage in enumerate(tracked(stages, "stages")):
         if index:
-            gc.collect()  # the last stage's datasets, in reference cycles (folds.cross_validated)
+            collect_garbage()  # the last stage's datasets, in reference cycles (`garbage`)
         started = time.perf_counter()
         stage_log = None if log_dir is None else Path(log_dir) / f"{index}_{stage['name']}"
         live = stage_parts(stage)
@@ -194,7 +194,7 @@ def train_stages(
                 raise ValueError("the first stage must train the head on frozen features")
             used = trained | live
             model = backbones.compose(head, live, train, used)
-            compile_model(model, config, stage["learning_rate"], train.labels)
+            compile_model(model, config, stage, train.labels)
             clock = EpochClock()
             callbacks = stage_callbacks(config, stage, stage_log, validation is not None, clock)
             fit(

@@ -7,7 +7,6 @@ corpus's own rows only.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import keras
 import numpy as np
 
 from meme_keras.progress import tracked
+from meme_keras.training.garbage import collect_garbage
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
@@ -64,10 +64,7 @@ def cross_validated(
             out_of_fold = np.zeros((num_examples, *predictions.shape[1:]), np.float32)
         out_of_fold[validation_indices] = predictions
         models.append(model)
-        # A fold's datasets and Keras's fit state end in reference cycles, which hold hundreds
-        # of MB of feature copies each (tf.data constants) until Python's cyclic collector runs,
-        # and its full collections are rare here: without this, a run grew by ~400 MB a fold.
-        gc.collect()
+        collect_garbage()  # the fold's datasets, in reference cycles (see `garbage`)
         log.info(
             "%s: fold %d/%d trained in %.0f s",
             description,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import keras
 
+from meme_keras.config import StageConfig
 from meme_keras.models.model_average import average_models
 from meme_keras.pipeline.classifier_inputs import model_live_parts
 from meme_keras.pipeline.feature_sets import FeatureSet
@@ -44,7 +45,7 @@ def fit_frozen_companion(
     """A head of the configured model trained on `train`'s frozen features for the companion's
     fixed number of epochs."""
     settings = companion_settings(config)
-    stage = {"name": COMPANION, "train": [], "patience": 0, **settings}
+    stage = StageConfig(name=COMPANION, patience=0, **settings)
     return fit_head(train, None, config, stage, num_labels, log_dir, name=name, verbose=verbose)
 
 

@@ -54,16 +54,18 @@ def monitoring_metrics(num_labels: int, threshold: float = 0.3) -> list[keras.me
 
 
 def compile_model(
-    model: keras.Model, config: dict, learning_rate: float, train_labels: np.ndarray
+    model: keras.Model, config: dict, stage: dict, train_labels: np.ndarray
 ) -> keras.Model:
-    """Nadam at `learning_rate`, the configured loss (whose positive weights, if any, come from
-    `train_labels`, `[n, techniques]`) and `monitoring_metrics`."""
+    """Nadam at the `stage`'s learning rate and steps per call, the configured loss (whose
+    positive weights, if any, come from `train_labels`, `[n, techniques]`) and
+    `monitoring_metrics`."""
     model.compile(
-        optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Nadam(learning_rate=stage["learning_rate"]),
         loss=make_loss(config["loss"], train_labels=train_labels),
         # Weighted: under MirroredStrategy, the zero-weight rows that pad the last batch must
         # not count (plain `metrics` ignore sample weights).
         weighted_metrics=monitoring_metrics(train_labels.shape[-1]),
+        steps_per_execution=stage["steps_per_execution"],
     )
     return model
 
@@ -85,7 +87,7 @@ def fit_head(
     `stage_epochs`, if given, gets the number of epochs behind the weights kept; `trace_key`
     is `fit`'s."""
     model = model or build_head(config, train, num_labels, name)
-    compile_model(model, config, stage["learning_rate"], train.labels)
+    compile_model(model, config, stage, train.labels)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
     callbacks = stage_callbacks(config, stage, log_dir, validation is not None, clock)
     fit(

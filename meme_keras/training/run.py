@@ -12,6 +12,7 @@ from meme_keras.config import TypedConfig, config_from_dict, load_config
 from meme_keras.inference.run_folder import keep_text_backbone
 from meme_keras.tasks import get_task
 from meme_keras.training.distribution import worker_scratch_folder, writes_run_folder
+from meme_keras.training.garbage import collecting_young_garbage
 from meme_keras.training.text_adaptation import ensure_adapted_text_backbone
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ def train_config(
     output = Path(output) if output is not None else Path("runs") / config.name
     trainer = get_task(config.task).load_trainer()
     if not writes_run_folder(config.get("strategy", "default")):
-        return _train_as_worker(trainer, config, output, verbose)
+        with collecting_young_garbage():
+            return _train_as_worker(trainer, config, output, verbose)
     output.mkdir(parents=True, exist_ok=True)
-    with logged_to(output / "train.log"):
+    with logged_to(output / "train.log"), collecting_young_garbage():
         log.info("training %s run %r into %s", config.task, config.name, output)
         adapted = ensure_adapted_text_backbone(config["text_backbone"], verbose)
         metrics = trainer(config, output, verbose=verbose, reuse_finished=reuse_finished)
