@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from meme_keras.config import StageConfig, make_config
-from meme_keras.training.callbacks import EpochClock, stage_callbacks
+from meme_keras.training.callbacks import EpochClock, stage_callbacks, validated_each_epoch
 from meme_keras.training.head_training import compile_model
 
 
@@ -77,3 +77,28 @@ def test_a_backup_does_not_resume_under_another_monitor(tmp_path):
     with pytest.raises(ValueError, match="watched val_loss, now val_pr_auc"):
         fit("val_pr_auc")
     fit("val_loss")  # the same monitor resumes
+
+
+def test_a_one_epoch_stage_is_not_validated_and_ends_with_the_same_weights():
+    config = make_config()
+    one, two = (StageConfig(name="s", epochs=epochs, learning_rate=0.05) for epochs in (1, 2))
+    assert validated_each_epoch(one, "validation") is None
+    assert validated_each_epoch(two, "validation") == "validation"
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(64, 4)).astype("float32")
+    labels = (features[:, :3] > 0).astype("float32")
+
+    def fitted_weights(validation):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+        compile_model(model, config, one, labels)
+        callbacks = stage_callbacks(config, one, None, validation is not None, EpochClock())
+        model.fit(
+            features, labels, validation_data=validation, epochs=1, callbacks=callbacks, verbose=0
+        )
+        return model.get_weights()
+
+    # With validation, early stopping watches the one epoch and restores it: the same weights.
+    for got, expected in zip(fitted_weights(None), fitted_weights((features, labels)), strict=True):
+        np.testing.assert_array_equal(got, expected)

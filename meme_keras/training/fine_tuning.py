@@ -48,6 +48,7 @@ from meme_keras.training.callbacks import (
     epochs_kept,
     stage_callbacks,
     stage_monitor,
+    validated_each_epoch,
 )
 from meme_keras.training.fitting import fit
 from meme_keras.training.garbage import collect_garbage
@@ -196,7 +197,10 @@ def train_stages(
             model = backbones.compose(head, live, train, used)
             compile_model(model, config, stage, train.labels)
             clock = EpochClock()
-            callbacks = stage_callbacks(config, stage, stage_log, validation is not None, clock)
+            stage_validation = validated_each_epoch(stage, validation)
+            callbacks = stage_callbacks(
+                config, stage, stage_log, stage_validation is not None, clock
+            )
             fit(
                 model,
                 classifier_dataset(
@@ -209,8 +213,8 @@ def train_stages(
                     clock=clock,
                 ),
                 None
-                if validation is None
-                else classifier_dataset(validation, used, backbones.image_size, 32),
+                if stage_validation is None
+                else classifier_dataset(stage_validation, used, backbones.image_size, 32),
                 epochs=stage["epochs"],
                 callbacks=callbacks,
                 verbose=verbose,

@@ -11,7 +11,12 @@ import numpy as np
 from meme_keras.models.heads import baseline_concat_head, fusion_head, text_head
 from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_dataset
-from meme_keras.training.callbacks import EpochClock, epochs_kept, stage_callbacks
+from meme_keras.training.callbacks import (
+    EpochClock,
+    epochs_kept,
+    stage_callbacks,
+    validated_each_epoch,
+)
 from meme_keras.training.fitting import fit
 from meme_keras.training.loss_factory import make_loss
 
@@ -88,6 +93,7 @@ def fit_head(
     is `fit`'s."""
     model = model or build_head(config, train, num_labels, name)
     compile_model(model, config, stage, train.labels)
+    validation = validated_each_epoch(stage, validation)
     clock = EpochClock()  # shuffles epoch e by (seed, e): a resumed fit sees the same batches
     callbacks = stage_callbacks(config, stage, log_dir, validation is not None, clock)
     fit(
