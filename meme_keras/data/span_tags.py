@@ -6,7 +6,6 @@ turns the tagger's [L, K] probabilities back into spans of the original text.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,32 +87,31 @@ def token_probabilities_to_spans(
             f"probabilities have shape {probabilities.shape}, "
             f"expected {(len(offsets), len(techniques))}"
         )
-    words = split_words(text)
-    word_starts = [start for start, _ in words]
-    real = _real_tokens(offsets, padding_mask)
+    words = np.array(split_words(text), dtype=np.int64).reshape(-1, 2)
+    selected = _real_tokens(offsets, padding_mask)[:, None] & (probabilities > threshold)
     spans = set()
-    for k, technique in enumerate(techniques):
-        selected = np.flatnonzero(real & (probabilities[:, k] > threshold))
+    for k in np.flatnonzero(selected.any(axis=0)):  # the techniques with a selected token
         # Widen first: a word is selected as a whole whichever of its pieces was.
-        ranges = [
-            _widen_to_word(start, end, words, word_starts)
-            for start, end in offsets[selected].tolist()
-        ]
+        ranges = _widened_to_words(offsets[selected[:, k]], words)
         for start, end in _merge_ranges(text, ranges):
             start, end = _strip_whitespace(text, start, end)
             if start < end:
-                spans.add(Span(start, end, technique))
+                spans.add(Span(start, end, techniques[k]))
     return sorted(spans)
 
 
-def _widen_to_word(
-    start: int, end: int, words: list[tuple[int, int]], word_starts: list[int]
-) -> tuple[int, int]:
-    # The word holding a token begins at or before the token's start.
-    index = bisect.bisect_right(word_starts, start) - 1
-    if index >= 0 and words[index][1] > start:
-        return min(start, words[index][0]), max(end, words[index][1])
-    return start, end
+def _widened_to_words(ranges: np.ndarray, words: np.ndarray) -> list[tuple[int, int]]:
+    """Each token's (start, end) in `ranges` [n, 2] widened to the word holding it (`words`
+    [w, 2], sorted (start, end) ranges), if any."""
+    starts, ends = ranges[:, 0], ranges[:, 1]
+    if len(words):
+        # The word holding a token begins at or before the token's start.
+        index = np.searchsorted(words[:, 0], starts, side="right") - 1
+        held = words[np.maximum(index, 0)]
+        inside = (index >= 0) & (held[:, 1] > starts)
+        starts = np.where(inside, np.minimum(starts, held[:, 0]), starts)
+        ends = np.where(inside, np.maximum(ends, held[:, 1]), ends)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _merge_ranges(text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
