@@ -72,6 +72,16 @@ def test_refused_images_are_ones_tf_cannot_decode(tmp_path, data):
         decode_and_resize(tf.constant(data), 8)
 
 
+def test_an_image_checked_once_is_checked_again_when_its_content_changes(tmp_path):
+    path = tmp_path / "meme.png"
+    path.write_bytes(image_bytes("JPEG", size=(32, 32)))
+    assert check_image(path, path, "m") == check_image(path, path, "m") == "JPEG"
+    path.write_bytes(image_bytes("JPEG", size=(32, 32))[:200])  # another size: checked anew
+    with pytest.raises(CorpusError, match="corrupt or truncated") as refused:
+        check_image(path, tmp_path / "memes.json", "m")
+    assert str(path) in str(refused.value) and "'m'" in str(refused.value)
+
+
 def _reference_resize(data: bytes, size: int) -> np.ndarray:
     """Full decode, then an antialiased resize: the pipeline before DCT-scaled JPEG decoding."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
