@@ -94,7 +94,8 @@ class LossConfig(TypedConfig):
 @dataclass
 class StageConfig(TypedConfig):
     """One stage of staged fine-tuning: what trains besides the head ([] = frozen backbones,
-    the head on cached features), for how long, how fast, and its early stopping."""
+    the head on cached features), for how long, how fast, and its early stopping. A stage of
+    one epoch has nothing for early stopping to choose and trains without a validation pass."""
 
     name: str
     epochs: int

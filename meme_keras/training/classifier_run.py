@@ -286,7 +286,7 @@ def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
     return tuned, table
 
 
-def test_predictions(
+def predict_test_set(
     trained: Trained, test: FeatureSet, config: dict
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Test probabilities of the network to ship and of the fold ensemble beside it (None
@@ -364,7 +364,7 @@ def run_classifier(
     tuning_labels, tuning_probabilities = trained.tuning_labels, trained.tuning_probabilities
     tuned, rules = tune(config, tuning_labels, tuning_probabilities, techniques)
     model = with_frozen_bottoms(trained.model, config)  # it takes raw images and token ids
-    test_probabilities, ensemble_probabilities = test_predictions(trained, sets["test"], config)
+    test_probabilities, ensemble_probabilities = predict_test_set(trained, sets["test"], config)
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
     refit_metrics = {}
