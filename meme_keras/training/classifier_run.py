@@ -287,26 +287,27 @@ def tune(config: dict, gold: np.ndarray, probabilities: np.ndarray, techniques):
 
 
 def predict_test_set(
-    trained: Trained, test: FeatureSet, config: dict
+    trained: Trained, shipped: keras.Model, test: FeatureSet, config: dict
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Test probabilities of the network to ship and of the fold ensemble beside it (None
-    without one), from raw images and token ids. Both in one pass, one model with two outputs:
-    the frozen bottoms run and are traced once for both (about 15 s of a subtask-3 run)."""
+    """Test probabilities of the network to ship (`shipped`: `trained.model` on raw images and
+    token ids) and of the fold ensemble beside it (None without one). Where both have frozen
+    bottoms, one pass of one model with two outputs: the bottoms run and are traced once for
+    both (about 15 s of a subtask-3 run)."""
 
     def predicted(model: keras.Model) -> np.ndarray:
-        return predict_probabilities(with_frozen_bottoms(model, config), test, config)
+        return predict_probabilities(model, test, config)
 
     if trained.fold_ensemble is None:
-        return predicted(trained.model), None
+        return predicted(shipped), None
     if not model_live_parts(trained.model):  # heads on cached features: no bottoms to share
-        return predicted(trained.model), predicted(trained.fold_ensemble)
+        return predicted(shipped), predicted(with_frozen_bottoms(trained.fold_ensemble, config))
     inputs = {
         name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
         for name, tensor in trained.model.input.items()
     }
     both = keras.Model(inputs, [trained.model(inputs), trained.fold_ensemble(inputs)])
-    shipped, ensemble = predicted(both)
-    return shipped, ensemble
+    shipped_probabilities, ensemble_probabilities = predicted(with_frozen_bottoms(both, config))
+    return shipped_probabilities, ensemble_probabilities
 
 
 def run_classifier(
@@ -364,7 +365,9 @@ def run_classifier(
     tuning_labels, tuning_probabilities = trained.tuning_labels, trained.tuning_probabilities
     tuned, rules = tune(config, tuning_labels, tuning_probabilities, techniques)
     model = with_frozen_bottoms(trained.model, config)  # it takes raw images and token ids
-    test_probabilities, ensemble_probabilities = predict_test_set(trained, sets["test"], config)
+    test_probabilities, ensemble_probabilities = predict_test_set(
+        trained, model, sets["test"], config
+    )
     test_decisions = tuned.apply(test_probabilities)
     test_gold = sets["test"].labels.astype(np.int32)
     refit_metrics = {}
