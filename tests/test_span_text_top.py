@@ -24,6 +24,7 @@ TEXT_TOP_SPANS = {
     "final_model": "refit",
     "fine_tune": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 8},
     "text_backbone": {"sequence_length": 64, "top_from": TOP_FROM},
+    "technique_thresholds": {"min_gold_spans": 1},
 }
 
 
@@ -105,3 +106,7 @@ def test_the_saved_run_and_its_export_give_the_runs_test_spans(text_top_run, tin
         assert got == sorted((s.start, s.end, s.technique) for s in predicted[meme.id]), meme.id
     thresholds = json.loads((folder / "thresholds.json").read_text())
     assert thresholds["tuned_on"] == f"{TEXT_TOP_SPANS['folds']}-fold train+dev"
+    # A threshold of its own for each technique, in the loaded model's technique order.
+    own = thresholds["technique_thresholds"]
+    assert list(own) == thresholds["techniques"]
+    assert span_model.threshold.tolist() == [own[t] for t in span_model.techniques]

@@ -38,6 +38,19 @@ class ThresholdRangeConfig(TypedConfig):
 
 
 @dataclass
+class TechniqueThresholdsConfig(TypedConfig):
+    """A token threshold of its own for each technique with at least `min_gold_spans` gold
+    spans among the out-of-fold memes, tuned from the global threshold on the same
+    probabilities (`meme_keras.training.span_decoder`); the others keep the global one."""
+
+    min_gold_spans: int = 20
+
+    def check(self, where: str) -> None:
+        if self.min_gold_spans < 1:
+            raise ConfigError(f"{where}: min_gold_spans must be at least 1")
+
+
+@dataclass
 class FineTuneConfig(TypedConfig):
     epochs: int = 3
     learning_rate: float = 5e-5
@@ -77,6 +90,8 @@ class SpansConfig(RunSettings):
         default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
     )
     thresholds: ThresholdRangeConfig = field(default_factory=ThresholdRangeConfig)
+    # Per-technique token thresholds after the global one (None: one threshold for all).
+    technique_thresholds: TechniqueThresholdsConfig | None = None
     # After the head trains on frozen features, train it on in every fold together with the text
     # backbone's transformer layers `text_backbone.top_from` and up (the upper half by default),
     # on cached hidden states of the layers below, with the `fine_tune` settings.

@@ -17,6 +17,7 @@ from meme_keras.data.text_encoding import PUNCTUATION, WHITESPACE, split_words
 # Characters that carry words; selected words separated only by other characters (spaces, line
 # breaks, commas) are one span.
 _CONTENT = regex.compile(rf"[^{WHITESPACE}{PUNCTUATION}]")
+_CONTENT_RUN = regex.compile(rf"[^{WHITESPACE}{PUNCTUATION}]+")
 _EDGE_WHITESPACE = regex.compile(rf"[{WHITESPACE}\s]")
 
 
@@ -59,15 +60,17 @@ def token_probabilities_to_spans(
     padding_mask: np.ndarray,
     probabilities: np.ndarray,
     techniques: Sequence[str],
-    threshold: float,
+    threshold: float | Sequence[float],
+    max_gap_words: int = 0,
 ) -> list[Span]:
     """Spans of `text` from per-token technique probabilities.
 
-    Tokens whose probability of technique k is greater than `threshold` (as in
+    Tokens whose probability of technique k is greater than its threshold (as in
     `keras.metrics.F1Score`) are selected, each widened to its whole word (a `##` piece brings
-    its word). Selected words with only whitespace and punctuation between them form one span,
-    from the first word's start to the last word's end, trimmed of surrounding whitespace. So
-    adjacent gold spans of one technique ("HATE", "TRUMP") come back as one span.
+    its word). Selected words with only whitespace and punctuation between them (and at most
+    `max_gap_words` other words) form one span, from the first word's start to the last word's
+    end, trimmed of surrounding whitespace. So adjacent gold spans of one technique ("HATE",
+    "TRUMP") come back as one span.
 
     Args:
         text: the original text the offsets point into.
@@ -75,7 +78,9 @@ def token_probabilities_to_spans(
         padding_mask: int or bool [L], 1 for real tokens.
         probabilities: float [L, len(techniques)].
         techniques: names of the probability columns.
-        threshold: float, the decision threshold, one for all techniques.
+        threshold: the decision threshold: one for all techniques, or one per technique.
+        max_gap_words: words (runs of characters other than whitespace and punctuation) that
+            may stand between two selected words of a technique in one span.
 
     Returns:
         Sorted, unique spans.
@@ -87,13 +92,14 @@ def token_probabilities_to_spans(
             f"probabilities have shape {probabilities.shape}, "
             f"expected {(len(offsets), len(techniques))}"
         )
+    thresholds = technique_thresholds(threshold, len(techniques))
     words = np.array(split_words(text), dtype=np.int64).reshape(-1, 2)
-    selected = _real_tokens(offsets, padding_mask)[:, None] & (probabilities > threshold)
+    selected = _real_tokens(offsets, padding_mask)[:, None] & (probabilities > thresholds)
     spans = set()
     for k in np.flatnonzero(selected.any(axis=0)):  # the techniques with a selected token
         # Widen first: a word is selected as a whole whichever of its pieces was.
         ranges = _widened_to_words(offsets[selected[:, k]], words)
-        for start, end in _merge_ranges(text, ranges):
+        for start, end in _merge_ranges(text, ranges, max_gap_words):
             start, end = _strip_whitespace(text, start, end)
             if start < end:
                 spans.add(Span(start, end, techniques[k]))
@@ -114,15 +120,43 @@ def _widened_to_words(ranges: np.ndarray, words: np.ndarray) -> list[tuple[int, 
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _merge_ranges(text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Join sorted character ranges that overlap or have no word characters between them."""
+def technique_thresholds(threshold: float | Sequence[float], num_techniques: int) -> np.ndarray:
+    """float64 [num_techniques]: one threshold for all techniques repeated, or one per technique
+    checked for its length."""
+    thresholds = np.asarray(threshold, dtype=np.float64)
+    if thresholds.ndim == 0:
+        return np.full(num_techniques, float(thresholds))
+    if thresholds.shape != (num_techniques,):
+        raise ValueError(
+            f"{thresholds.size} thresholds for {num_techniques} techniques: give one, or one each"
+        )
+    return thresholds
+
+
+def _merge_ranges(
+    text: str, ranges: list[tuple[int, int]], max_gap_words: int = 0
+) -> list[tuple[int, int]]:
+    """Join sorted character ranges that overlap or have at most `max_gap_words` words between
+    them (none: only whitespace and punctuation)."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
-        if merged and not _CONTENT.search(text, merged[-1][1], max(start, merged[-1][1])):
+        if merged and _words_between(text, merged[-1][1], start, max_gap_words) <= max_gap_words:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
     return merged
+
+
+def _words_between(text: str, start: int, end: int, at_most: int) -> int:
+    """How many words `text[start:end]` holds, counted up to `at_most + 1`."""
+    if at_most == 0:  # the common case: is there any word character at all
+        return int(_CONTENT.search(text, start, max(start, end)) is not None)
+    found = 0
+    for _ in _CONTENT_RUN.finditer(text, start, max(start, end)):
+        found += 1
+        if found > at_most:
+            break
+    return found
 
 
 def _strip_whitespace(text: str, start: int, end: int) -> tuple[int, int]:

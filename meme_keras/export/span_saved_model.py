@@ -89,7 +89,7 @@ def token_probabilities_to_spans_in_graph(
     word_ends: tf.RaggedTensor,
     piece_words: tf.RaggedTensor,
     probabilities: tf.Tensor,
-    threshold: float,
+    threshold,
 ):
     """The spans of every text, as `token_probabilities_to_spans`, unsorted.
 
@@ -98,7 +98,8 @@ def token_probabilities_to_spans_in_graph(
         word_begins, word_ends: int64 [batch, (words)] byte range of each word.
         piece_words: int64 [batch, (pieces)] flat word index of each kept piece.
         probabilities: float [batch, length, techniques]; piece i at position i + 1.
-        threshold: a piece is selected where its probability is greater.
+        threshold: float, or float [techniques]: a piece is selected for a technique where
+            its probability is greater.
 
     Returns:
         (row, technique column, start, end) int64 [spans] each, in code points.

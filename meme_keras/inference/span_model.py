@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
 import meme_keras.losses  # noqa: F401  (saved models name the loss they were compiled with)
 import meme_keras.models  # noqa: F401  (registers the custom layers for loading)
@@ -19,8 +20,20 @@ from meme_keras.inference.run_folder import read_run_config
 from meme_keras.pipeline.token_tags import decode_spans, predict_tag_probabilities, token_tag_data
 
 
+def decision_thresholds(thresholds: dict, techniques: tuple[str, ...], run_dir: Path):
+    """A run's token threshold from its `thresholds.json`: the global one (float), or float64
+    [K] in `techniques` order where the run tuned one per technique."""
+    if "technique_thresholds" not in thresholds:
+        return float(thresholds["token_threshold"])
+    own = thresholds["technique_thresholds"]
+    if set(own) != set(techniques):
+        raise ValueError(f"{run_dir}: thresholds.json's technique_thresholds name other techniques")
+    return np.array([float(own[technique]) for technique in techniques])
+
+
 class SpanModel:
-    """A run folder's per-token tagger with its token-probability threshold.
+    """A run folder's per-token tagger with its token-probability threshold (one, or one per
+    technique).
 
     Example:
     ```python
@@ -41,8 +54,8 @@ class SpanModel:
         thresholds = json.loads((self.run_dir / "thresholds.json").read_text(encoding="utf-8"))
         if "techniques" not in thresholds:
             raise ValueError(f"{self.run_dir}: thresholds.json lists no techniques: retrain it")
-        self.threshold = float(thresholds["token_threshold"])
         self.techniques = tuple(thresholds["techniques"])
+        self.threshold = decision_thresholds(thresholds, self.techniques, self.run_dir)
 
     def spans(self, memes: Sequence[Meme], cache_dir=None, **options) -> dict[str, list[Span]]:
         """Deduplicated character spans of each meme, keyed by meme id."""

@@ -116,9 +116,14 @@ def predict_tag_probabilities(model: keras.Model, inputs: dict, batch_size: int 
 
 
 def decode_spans(
-    data: TokenTagData, probabilities: np.ndarray, techniques: Sequence[str], threshold: float
+    data: TokenTagData,
+    probabilities: np.ndarray,
+    techniques: Sequence[str],
+    threshold: float | Sequence[float],
+    max_gap_words: int = 0,
 ) -> dict[str, list[Span]]:
-    """Deduplicated character spans of every meme, keyed by id."""
+    """Deduplicated character spans of every meme, keyed by id (`token_probabilities_to_spans`'s
+    threshold, one or one per technique, and `max_gap_words`)."""
     return {
         meme.id: deduplicate_spans(
             token_probabilities_to_spans(
@@ -128,6 +133,7 @@ def decode_spans(
                 probabilities[i],
                 techniques,
                 threshold,
+                max_gap_words,
             )
         )
         for i, meme in enumerate(data.memes)

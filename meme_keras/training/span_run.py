@@ -57,6 +57,7 @@ from meme_keras.training.finished_runs import (
 )
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.provenance import provenance
+from meme_keras.training.span_decoder import tune_technique_thresholds
 from meme_keras.training.span_text_top import (
     cross_validate_span_text_top,
     refit_span_text_top,
@@ -228,7 +229,9 @@ def results_frame(metrics: dict) -> pd.DataFrame:
                 )
         rows.append(row)
 
-    add(f"span tagger (threshold {metrics['tagger']['threshold']:g})", metrics["tagger"])
+    tagger = metrics["tagger"]
+    per_technique = ", per-technique thresholds" if "technique_thresholds" in tagger else ""
+    add(f"span tagger (threshold {tagger['threshold']:g}{per_technique})", tagger)
     if "tagger_fold_ensemble" in metrics:
         folds = metrics["config"]["folds"]
         add(f"span tagger: its {folds} fold models averaged", metrics["tagger_fold_ensemble"])
@@ -253,6 +256,24 @@ def per_technique_frame(predicted, gold, techniques) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def technique_thresholds_entry(techniques, decision) -> dict:
+    """`{"technique_thresholds": {technique: threshold}}` where each technique has its own
+    threshold, else `{}`."""
+    if np.ndim(decision) == 0:
+        return {}
+    own = np.asarray(decision).tolist()
+    return {"technique_thresholds": dict(zip(techniques, own, strict=True))}
+
+
+def out_of_fold_scores(pool, out_of_fold, techniques, decision, sweep) -> dict:
+    """The out-of-fold scores at the decoder's thresholds (the sweep's row for a global one)."""
+    if np.ndim(decision) == 0:
+        return sweep.loc[sweep["threshold"] == decision].iloc[0].to_dict()
+    return scores_dict(
+        span_scores(decode_spans(pool, out_of_fold, techniques, decision), pool.gold())
+    )
 
 
 # --- The run -------------------------------------------------------------------------------
@@ -326,6 +347,17 @@ def run_spans(
         pool, out_of_fold, techniques, threshold_grid(**config["thresholds"])
     )
     threshold = best_threshold(sweep)
+    decision = threshold  # what decodes: the global threshold or one per technique
+    if config.technique_thresholds is not None:
+        decision = tune_technique_thresholds(
+            pool,
+            out_of_fold,
+            techniques,
+            threshold_grid(**config["thresholds"]),
+            threshold,
+            config.technique_thresholds.min_gold_spans,
+        )
+        log.info("per-technique thresholds %s", technique_thresholds_entry(techniques, decision))
     write_csv_atomically(sweep, output_dir / "spans_threshold_sweep.csv")
     plot_threshold_sweep(
         sweep,
@@ -340,6 +372,7 @@ def run_spans(
     write_json_atomically(
         {
             "token_threshold": threshold,
+            **technique_thresholds_entry(techniques, decision),
             "tuned_on": f"{config['folds']}-fold train+dev",
             "model": config.final_model,
             "techniques": list(techniques),
@@ -349,9 +382,9 @@ def run_spans(
 
     # Dev predictions are out of fold (no model saw them); test once, from the fold ensemble.
     dev_data = pool.subset(dev_rows)
-    dev_spans = decode_spans(dev_data, out_of_fold[dev_rows], techniques, threshold)
+    dev_spans = decode_spans(dev_data, out_of_fold[dev_rows], techniques, decision)
     test_probabilities = predict_tag_probabilities(model, test.inputs_of(model))
-    test_spans = decode_spans(test, test_probabilities, techniques, threshold)
+    test_spans = decode_spans(test, test_probabilities, techniques, decision)
     write_span_predictions(output_dir / "predictions_dev.json", dev_data.memes, dev_spans)
     write_span_predictions(output_dir / "predictions_test.json", test.memes, test_spans)
     per_technique = per_technique_frame(test_spans, test.gold(), techniques)
@@ -362,7 +395,7 @@ def run_spans(
 
     def ensemble_scores(ensemble: keras.Model) -> dict:
         probabilities = predict_tag_probabilities(ensemble, test.inputs_of(ensemble))
-        spans = decode_spans(test, probabilities, techniques, threshold)
+        spans = decode_spans(test, probabilities, techniques, decision)
         return {"threshold": threshold, "test": scores_dict(span_scores(spans, test.gold()))}
 
     metrics = {
@@ -373,7 +406,8 @@ def run_spans(
         "grid_seconds": round(grid_seconds, 1),
         "tagger": {
             "threshold": threshold,
-            "out_of_fold": sweep.loc[sweep["threshold"] == threshold].iloc[0].to_dict(),
+            **technique_thresholds_entry(techniques, decision),
+            "out_of_fold": out_of_fold_scores(pool, out_of_fold, techniques, decision, sweep),
             "dev": scores_dict(span_scores(dev_spans, dev_data.gold())),
             "test": scores_dict(span_scores(test_spans, test.gold())),
         },
