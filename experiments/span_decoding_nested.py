@@ -32,15 +32,12 @@ from meme_keras.data.techniques import read_techniques  # noqa: E402
 from meme_keras.pipeline.padded_length import padded_length  # noqa: E402
 from meme_keras.pipeline.token_tags import TokenTagData  # noqa: E402
 from meme_keras.thresholds import threshold_grid  # noqa: E402
+from meme_keras.training import span_decoder  # noqa: E402
 from meme_keras.training.folds import fold_splits  # noqa: E402
 from meme_keras.training.span_decoder import (  # noqa: E402
-    PRECISION_CREDIT,
-    PREDICTED,
-    RECALL_CREDIT,
     best_global_index,
     credit_table,
     gold_span_counts,
-    span_f1_of,
     technique_threshold_indices,
 )
 from meme_keras.training.span_run import load_data  # noqa: E402
@@ -56,12 +53,12 @@ MIN_GOLD_SPANS = 20
 
 
 def scores_of(credits: np.ndarray, n_gold: int) -> dict:
-    n_predicted = credits[:, PREDICTED].sum()
+    scores = span_decoder.scores_of(credits, n_gold)
     return {
-        "precision": credits[:, PRECISION_CREDIT].sum() / n_predicted if n_predicted else 0.0,
-        "recall": credits[:, RECALL_CREDIT].sum() / n_gold if n_gold else 0.0,
-        "f1": span_f1_of(credits, n_gold),
-        "n_predicted": int(n_predicted),
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "n_predicted": scores.n_predicted,
     }
 
 

@@ -187,8 +187,10 @@ def random_texts(count: int, seed: int = 0) -> list[str]:
     return [text for text in texts if text.strip()]
 
 
-@pytest.mark.parametrize("sequence_length", [8, 64])
-def test_in_graph_decoding_gives_the_python_spans_of_any_probabilities(sequence_length):
+@pytest.mark.parametrize(
+    "sequence_length, threshold", [(8, 0.6), (64, 0.6), (64, np.array([0.3, 0.6, 0.9]))]
+)
+def test_in_graph_decoding_gives_the_python_spans_of_any_probabilities(sequence_length, threshold):
     texts = random_texts(200) + HARD_TEXTS
     techniques = ["b", "a", "c"]
     tokenizer = load_text_tokenizer("all_minilm_l6_v2")
@@ -208,7 +210,7 @@ def test_in_graph_decoding_gives_the_python_spans_of_any_probabilities(sequence_
         words, begins, ends = split_words_with_offsets(text)
         ids, piece_words = word_pieces(tokenizer, words, sequence_length)
         spans = token_probabilities_to_spans_in_graph(
-            text, begins, ends, piece_words, probabilities, 0.6
+            text, begins, ends, piece_words, probabilities, threshold
         )
         return packer(ids), spans
 
@@ -224,6 +226,6 @@ def test_in_graph_decoding_gives_the_python_spans_of_any_probabilities(sequence_
             encoded.padding_mask[row],
             probabilities[row],
             techniques,
-            0.6,
+            threshold,
         )
         assert sorted(decoded[row]) == deduplicate_spans(expected), text

@@ -8,7 +8,7 @@ import keras_hub
 import numpy as np
 import pytest
 
-from meme_keras.config import span_config
+from meme_keras.config import ConfigError, span_config
 from meme_keras.data.corpus import load_split
 from meme_keras.models.span_tagger import SpanTaggerHead, span_tagger_with_backbone
 from meme_keras.pipeline import token_tags
@@ -220,3 +220,23 @@ def test_quick_end_to_end_run_writes_task_format_predictions(tmp_path):
     assert constant["f1"] == pytest.approx(0.165, abs=5e-4)  # FACTS.md
     for name in ("spans_grid.csv", "spans_threshold_sweep.png", "spans_results.md"):
         assert (tmp_path / "run" / name).exists()
+
+
+def test_several_steps_per_call_train_the_same_span_heads(tiny_data):
+    def weights(steps_per_execution):
+        config = span_config(
+            {
+                "loss": FOCAL,
+                "epochs": 3,
+                "batch_size": 4,
+                "model": {"hidden_dim": 16},
+                "steps_per_execution": steps_per_execution,
+            }
+        )
+        keras.utils.set_random_seed(0)
+        return span_training.fit_span_tagger(tiny_data, config, len(TECHNIQUES)).get_weights()
+
+    for got, expected in zip(weights(8), weights(1), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ConfigError, match="steps_per_execution"):
+        span_config({"steps_per_execution": 0})

@@ -86,6 +86,34 @@ def test_decoding_widens_a_word_piece_to_its_word_and_merges_lines(encoder):
     ]
 
 
+def test_decoding_with_a_threshold_per_technique_and_one_word_gaps(encoder):
+    text = "HATE the TRUMP and all LIARS"
+    offsets, mask = _encode_one(encoder, text)
+    # Tokens: [CLS] hate the trump and all liars [SEP]
+    probabilities = np.zeros((SEQUENCE_LENGTH, 2), dtype=np.float32)
+    probabilities[[1, 3, 6], 0] = 0.7
+    probabilities[[1, 3], 1] = 0.4
+
+    # One threshold for each technique: 0.4 is above Name calling's own 0.3.
+    assert _decode(text, offsets, mask, probabilities, threshold=[0.5, 0.3]) == [
+        Span(0, 4, LOADED),
+        Span(0, 4, NAME_CALLING),
+        Span(9, 14, LOADED),
+        Span(9, 14, NAME_CALLING),
+        Span(23, 28, LOADED),
+    ]
+    # One word between selected words joins them; two ("and all") do not.
+    joined = token_probabilities_to_spans(
+        text, offsets, mask, probabilities, TECHNIQUES, [0.5, 0.3], max_gap_words=1
+    )
+    assert joined == [Span(0, 14, LOADED), Span(0, 14, NAME_CALLING), Span(23, 28, LOADED)]
+    assert token_probabilities_to_spans(
+        text, offsets, mask, probabilities, TECHNIQUES, 0.5, max_gap_words=2
+    ) == [Span(0, 28, LOADED)]
+    with pytest.raises(ValueError, match="3 thresholds for 2 techniques"):
+        _decode(text, offsets, mask, probabilities, threshold=[0.5, 0.5, 0.5])
+
+
 def test_decoding_checks_the_probability_shape(encoder):
     offsets, mask = _encode_one(encoder, "text")
     with pytest.raises(ValueError, match="shape"):

@@ -83,6 +83,9 @@ class SpansConfig(RunSettings):
     learning_rate: float = 3e-3
     epochs: int = 30
     batch_size: int = 64  # memes per step
+    # Training steps per call of the heads' traced step on frozen features (the grid's, the
+    # folds' first stage): Keras's `steps_per_execution`, which saves per-step dispatch.
+    steps_per_execution: int = 1
     folds: int = 5
     grid_folds: int = 3  # the grid's points train side by side, each on 3 folds
     grid: LossGridConfig = field(default_factory=LossGridConfig)
@@ -114,6 +117,8 @@ class SpansConfig(RunSettings):
     extra_negative_ratio: float = 1.0
 
     def check(self, where: str) -> None:
+        if self.steps_per_execution < 1:
+            raise ConfigError(f"{where + ': ' if where else ''}steps_per_execution: must be >= 1")
         if self.extra_negative_ratio < 0:
             raise ConfigError(f"{where + ': ' if where else ''}extra_negative_ratio: must be >= 0")
         if self.final_model != "fold_ensemble" and not self.fine_tune_text_top:

@@ -65,7 +65,7 @@ def span_scores(
                     recall_credit += overlap / (g.end - g.start)
     n_predicted = sum(len(spans) for spans in predicted.values())
     n_gold = sum(len(spans) for spans in gold.values())
-    return _scores(precision_credit, recall_credit, n_predicted, n_gold)
+    return scores_from_credits(precision_credit, recall_credit, n_predicted, n_gold)
 
 
 def per_technique_span_scores(
@@ -88,7 +88,10 @@ def per_technique_span_scores(
     }
 
 
-def _scores(precision_credit: float, recall_credit: float, n_predicted: int, n_gold: int):
+def scores_from_credits(
+    precision_credit: float, recall_credit: float, n_predicted: int, n_gold: int
+) -> SpanScores:
+    """P, R and F1 from summed credits and span counts, with the zero-division rules above."""
     if n_predicted == 0 and n_gold == 0:
         return SpanScores(1.0, 1.0, 1.0, 0, 0)
     precision = precision_credit / n_predicted if n_predicted else 0.0

@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
-from meme_keras.evaluation.span_f1 import per_technique_span_scores
+from meme_keras.evaluation.span_f1 import (
+    SpanScores,
+    per_technique_span_scores,
+    scores_from_credits,
+)
 from meme_keras.pipeline.token_tags import TokenTagData, decode_spans
 
 PRECISION_CREDIT, RECALL_CREDIT, PREDICTED = range(3)
@@ -50,15 +55,19 @@ def gold_span_counts(data: TokenTagData, techniques: Sequence[str]) -> np.ndarra
     return counts
 
 
+def scores_of(credits: np.ndarray, n_gold: int) -> SpanScores:
+    """The span scores of summed [K, 3] credits (`span_scores`'s conventions)."""
+    return scores_from_credits(
+        credits[:, PRECISION_CREDIT].sum(),
+        credits[:, RECALL_CREDIT].sum(),
+        int(credits[:, PREDICTED].sum()),
+        n_gold,
+    )
+
+
 def span_f1_of(credits: np.ndarray, n_gold: int) -> float:
-    """The span F1 of summed [K, 3] credits (`span_scores`'s conventions: 0 without predicted
-    or gold spans, except 1 when there are neither)."""
-    n_predicted = credits[:, PREDICTED].sum()
-    if n_predicted == 0 and n_gold == 0:
-        return 1.0
-    precision = credits[:, PRECISION_CREDIT].sum() / n_predicted if n_predicted else 0.0
-    recall = credits[:, RECALL_CREDIT].sum() / n_gold if n_gold else 0.0
-    return 2 * precision * recall / (precision + recall) if precision > 0 and recall > 0 else 0.0
+    """The span F1 of summed [K, 3] credits."""
+    return scores_of(credits, n_gold).f1
 
 
 def best_global_index(table: np.ndarray, n_gold: int) -> int:
@@ -93,6 +102,41 @@ def technique_threshold_indices(
     return chosen
 
 
+def sweep_of(table: np.ndarray, grid: Sequence[float], gold_counts: np.ndarray) -> pd.DataFrame:
+    """`span_training.sweep_span_threshold`'s table (one threshold for all) from `table`."""
+    n_gold = int(gold_counts.sum())
+    rows = []
+    for threshold, credits in zip(grid, table, strict=True):
+        scores = scores_of(credits, n_gold)
+        rows.append(
+            {
+                "threshold": round(float(threshold), 4),
+                "precision": scores.precision,
+                "recall": scores.recall,
+                "f1": scores.f1,
+                "n_predicted": scores.n_predicted,
+                "n_gold": scores.n_gold,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def technique_thresholds_of(
+    table: np.ndarray,
+    grid: Sequence[float],
+    gold_counts: np.ndarray,
+    global_threshold: float,
+    min_gold_spans: int = 20,
+) -> np.ndarray:
+    """float64 [K] thresholds for `decode_spans`: `technique_threshold_indices` from
+    `global_threshold` (a value of `grid`)."""
+    grid = np.asarray(grid, dtype=np.float64)
+    start = np.flatnonzero(np.isclose(grid, global_threshold))
+    if len(start) != 1:
+        raise ValueError(f"global threshold {global_threshold} is not a value of the grid")
+    return grid[technique_threshold_indices(table, gold_counts, int(start[0]), min_gold_spans)]
+
+
 def tune_technique_thresholds(
     data: TokenTagData,
     probabilities: np.ndarray,
@@ -101,12 +145,7 @@ def tune_technique_thresholds(
     global_threshold: float,
     min_gold_spans: int = 20,
 ) -> np.ndarray:
-    """float64 [K] thresholds for `decode_spans`: `technique_threshold_indices` on `data`'s
-    out-of-fold `probabilities`, from `global_threshold` (a value of `grid`)."""
-    grid = np.asarray(grid, dtype=np.float64)
-    start = np.flatnonzero(np.isclose(grid, global_threshold))
-    if len(start) != 1:
-        raise ValueError(f"global threshold {global_threshold} is not a value of the grid")
+    """`technique_thresholds_of` `data`'s out-of-fold `probabilities`."""
     table = credit_table(data, probabilities, techniques, grid)
     counts = gold_span_counts(data, techniques)
-    return grid[technique_threshold_indices(table, counts, int(start[0]), min_gold_spans)]
+    return technique_thresholds_of(table, grid, counts, global_threshold, min_gold_spans)

@@ -57,7 +57,12 @@ from meme_keras.training.finished_runs import (
 )
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.provenance import provenance
-from meme_keras.training.span_decoder import tune_technique_thresholds
+from meme_keras.training.span_decoder import (
+    credit_table,
+    gold_span_counts,
+    sweep_of,
+    technique_thresholds_of,
+)
 from meme_keras.training.span_text_top import (
     cross_validate_span_text_top,
     refit_span_text_top,
@@ -71,7 +76,6 @@ from meme_keras.training.span_training import (
     cross_validate_span_tagger,
     lost_gold_characters,
     run_loss_grid,
-    sweep_span_threshold,
 )
 
 log = logging.getLogger("spans")
@@ -343,19 +347,17 @@ def run_spans(
     else:
         out_of_fold, heads = cross_validate_span_tagger(pool, config, len(techniques), extra=extra)
         model = average_span_taggers(heads)
-    sweep = sweep_span_threshold(
-        pool, out_of_fold, techniques, threshold_grid(**config["thresholds"])
-    )
+    # Each technique's credits at each threshold: the sweep of one threshold for all, and
+    # per-technique thresholds without decoding again.
+    grid_values = threshold_grid(**config["thresholds"])
+    table = credit_table(pool, out_of_fold, techniques, grid_values)
+    counts = gold_span_counts(pool, techniques)
+    sweep = sweep_of(table, grid_values, counts)
     threshold = best_threshold(sweep)
     decision = threshold  # what decodes: the global threshold or one per technique
     if config.technique_thresholds is not None:
-        decision = tune_technique_thresholds(
-            pool,
-            out_of_fold,
-            techniques,
-            threshold_grid(**config["thresholds"]),
-            threshold,
-            config.technique_thresholds.min_gold_spans,
+        decision = technique_thresholds_of(
+            table, grid_values, counts, threshold, config.technique_thresholds.min_gold_spans
         )
         log.info("per-technique thresholds %s", technique_thresholds_entry(techniques, decision))
     write_csv_atomically(sweep, output_dir / "spans_threshold_sweep.csv")

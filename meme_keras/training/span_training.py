@@ -102,7 +102,7 @@ def fit_span_taggers(
     overhead that dominates such small heads on CPU. The configs must agree on the optimizer,
     epochs and batch size; each brings its own head and loss.
     """
-    shared = ("learning_rate", "epochs", "batch_size")
+    shared = ("learning_rate", "epochs", "batch_size", "steps_per_execution")
     for config in configs:
         if any(config[key] != configs[0][key] for key in shared):
             raise ValueError(f"configs trained together must share {shared}")
@@ -123,6 +123,7 @@ def fit_span_taggers(
         optimizer=keras.optimizers.Nadam(learning_rate=configs[0]["learning_rate"]),
         # Averaged over real tokens only: the per-token sample_weight is the mask.
         loss=[make_loss(c["loss"], reduction="mean_with_sample_weight") for c in configs],
+        steps_per_execution=configs[0]["steps_per_execution"],
     )
     fit_reusing_trace(
         ("span_taggers", len(heads)),  # the same heads in every fold: traced once
