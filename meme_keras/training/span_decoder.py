@@ -105,20 +105,23 @@ def technique_threshold_indices(
 def sweep_of(table: np.ndarray, grid: Sequence[float], gold_counts: np.ndarray) -> pd.DataFrame:
     """`span_training.sweep_span_threshold`'s table (one threshold for all) from `table`."""
     n_gold = int(gold_counts.sum())
-    rows = []
-    for threshold, credits in zip(grid, table, strict=True):
-        scores = scores_of(credits, n_gold)
-        rows.append(
-            {
-                "threshold": round(float(threshold), 4),
-                "precision": scores.precision,
-                "recall": scores.recall,
-                "f1": scores.f1,
-                "n_predicted": scores.n_predicted,
-                "n_gold": scores.n_gold,
-            }
-        )
+    rows = [
+        sweep_row(threshold, scores_of(credits, n_gold))
+        for threshold, credits in zip(grid, table, strict=True)
+    ]
     return pd.DataFrame(rows)
+
+
+def sweep_row(threshold: float, scores: SpanScores) -> dict:
+    """A threshold sweep's row: the threshold, span P, R, F1 and the span counts."""
+    return {
+        "threshold": round(float(threshold), 4),
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "n_predicted": scores.n_predicted,
+        "n_gold": scores.n_gold,
+    }
 
 
 def technique_thresholds_of(

@@ -28,6 +28,7 @@ from meme_keras.pipeline.token_tags import (
 from meme_keras.training.callbacks import training_callbacks
 from meme_keras.training.folds import cross_validated
 from meme_keras.training.loss_factory import make_loss
+from meme_keras.training.span_decoder import sweep_row
 from meme_keras.training.traced_models import fit_reusing_trace, reusing_traces
 
 log = logging.getLogger(__name__)
@@ -257,19 +258,10 @@ def sweep_span_threshold(
     thresholds: Sequence[float],
 ) -> pd.DataFrame:
     """Span precision, recall and F1 (and the span count) at each token threshold."""
-    rows = []
-    for threshold in thresholds:
-        scores = score_at(data, probabilities, techniques, float(threshold))
-        rows.append(
-            {
-                "threshold": round(float(threshold), 4),
-                "precision": scores.precision,
-                "recall": scores.recall,
-                "f1": scores.f1,
-                "n_predicted": scores.n_predicted,
-                "n_gold": scores.n_gold,
-            }
-        )
+    rows = [
+        sweep_row(threshold, score_at(data, probabilities, techniques, float(threshold)))
+        for threshold in thresholds
+    ]
     return pd.DataFrame(rows)
 
 
