@@ -26,11 +26,8 @@ sys.path.insert(0, str(REPOSITORY))
 
 import numpy as np  # noqa: E402
 
+from experiments.span_soup_nested import train_dev_pool  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
-from meme_keras.data.corpus import default_data_dir  # noqa: E402
-from meme_keras.data.techniques import read_techniques  # noqa: E402
-from meme_keras.pipeline.padded_length import padded_length  # noqa: E402
-from meme_keras.pipeline.token_tags import TokenTagData  # noqa: E402
 from meme_keras.thresholds import threshold_grid  # noqa: E402
 from meme_keras.training import span_decoder  # noqa: E402
 from meme_keras.training.folds import fold_splits  # noqa: E402
@@ -40,7 +37,7 @@ from meme_keras.training.span_decoder import (  # noqa: E402
     gold_span_counts,
     technique_threshold_indices,
 )
-from meme_keras.training.span_run import load_data  # noqa: E402
+from meme_keras.training.span_run import scores_dict  # noqa: E402
 
 # name: (words a span may bridge, per-technique thresholds)
 DECODERS = {
@@ -53,13 +50,7 @@ MIN_GOLD_SPANS = 20
 
 
 def scores_of(credits: np.ndarray, n_gold: int) -> dict:
-    scores = span_decoder.scores_of(credits, n_gold)
-    return {
-        "precision": scores.precision,
-        "recall": scores.recall,
-        "f1": scores.f1,
-        "n_predicted": scores.n_predicted,
-    }
+    return scores_dict(span_decoder.scores_of(credits, n_gold))
 
 
 def cross_fitted(pool, probabilities, techniques, grid, seed, folds, recorded) -> dict:
@@ -104,13 +95,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=default)
     args = parser.parse_args()
     config = load_config(REPOSITORY / "experiments" / "configs" / f"{args.config}.yaml")
-    data_dir = Path(config.data_dir or default_data_dir())
-    techniques = read_techniques(data_dir, "text")
-    pool = TokenTagData.concatenate(
-        [load_data(split, techniques, config, data_dir) for split in ("train", "dev")]
-    )
-    longest = int(pool.padding_mask.sum(1).max())
-    pool = pool.trimmed(padded_length(longest, 8, pool.padding_mask.shape[1]))
+    techniques, pool = train_dev_pool(config)
     grid = threshold_grid(**config["thresholds"])
     results = {}
     for folder in args.nested:

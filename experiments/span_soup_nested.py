@@ -117,6 +117,20 @@ def nested_soup_against_refit(config, techniques, pool: TokenTagData) -> dict:
     }
 
 
+def train_dev_pool(config, limit: int | None = None) -> tuple[list[str], TokenTagData]:
+    """The span techniques and the train+dev memes as a span run pools them (the first `limit`
+    only, if given), trimmed to their longest text."""
+    data_dir = Path(config.data_dir or default_data_dir())
+    techniques = read_techniques(data_dir, "text")
+    pool = TokenTagData.concatenate(
+        [load_data(split, techniques, config, data_dir) for split in ("train", "dev")]
+    )
+    if limit:
+        pool = pool.subset(np.arange(min(limit, len(pool))))
+    longest = int(pool.padding_mask.sum(1).max())
+    return techniques, pool.trimmed(padded_length(longest, 8, pool.padding_mask.shape[1]))
+
+
 def main(argv: list[str] | None = None) -> dict:
     args, path = parse_arguments(
         __doc__.splitlines()[0], "a spans config with fine_tune_text_top (name or path)", argv
@@ -126,15 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.parser.error(f"{path}: the nested comparison is for fine_tune_text_top span configs")
     # The grid's focal point (the config's one grid row), as the span runs chose it.
     config = config.replace(loss=grid_points(config)[1])
-    data_dir = Path(config.data_dir or default_data_dir())
-    techniques = read_techniques(data_dir, "text")
-    pool = TokenTagData.concatenate(
-        [load_data(split, techniques, config, data_dir) for split in ("train", "dev")]
-    )
-    if args.limit:
-        pool = pool.subset(np.arange(min(args.limit, len(pool))))
-    longest = int(pool.padding_mask.sum(1).max())
-    pool = pool.trimmed(padded_length(longest, 8, pool.padding_mask.shape[1]))
+    techniques, pool = train_dev_pool(config, args.limit)
     started = time.perf_counter()
     results = {
         "config": path.stem,

@@ -99,13 +99,12 @@ def test_rare_techniques_keep_the_global_threshold(data):
 
 
 def test_tuning_starts_from_a_global_threshold_of_the_grid(data):
-    probabilities = calibrated_apart(data)
-    thresholds = span_decoder.tune_technique_thresholds(
-        data, probabilities, TECHNIQUES, GRID, 0.5, min_gold_spans=1
-    )
+    table = span_decoder.credit_table(data, calibrated_apart(data), TECHNIQUES, GRID)
+    counts = span_decoder.gold_span_counts(data, TECHNIQUES)
+    thresholds = span_decoder.technique_thresholds_of(table, GRID, counts, 0.5, min_gold_spans=1)
     assert thresholds.shape == (len(TECHNIQUES),) and set(thresholds) <= set(GRID)
     with pytest.raises(ValueError, match="not a value of the grid"):
-        span_decoder.tune_technique_thresholds(data, probabilities, TECHNIQUES, GRID, 0.52)
+        span_decoder.technique_thresholds_of(table, GRID, counts, 0.52)
 
 
 def test_a_runs_thresholds_file_gives_one_threshold_or_one_per_technique(tmp_path):

@@ -8,6 +8,7 @@ once, give the score of any assignment of thresholds to techniques without decod
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -114,14 +115,7 @@ def sweep_of(table: np.ndarray, grid: Sequence[float], gold_counts: np.ndarray) 
 
 def sweep_row(threshold: float, scores: SpanScores) -> dict:
     """A threshold sweep's row: the threshold, span P, R, F1 and the span counts."""
-    return {
-        "threshold": round(float(threshold), 4),
-        "precision": scores.precision,
-        "recall": scores.recall,
-        "f1": scores.f1,
-        "n_predicted": scores.n_predicted,
-        "n_gold": scores.n_gold,
-    }
+    return {"threshold": round(float(threshold), 4), **dataclasses.asdict(scores)}
 
 
 def technique_thresholds_of(
@@ -138,17 +132,3 @@ def technique_thresholds_of(
     if len(start) != 1:
         raise ValueError(f"global threshold {global_threshold} is not a value of the grid")
     return grid[technique_threshold_indices(table, gold_counts, int(start[0]), min_gold_spans)]
-
-
-def tune_technique_thresholds(
-    data: TokenTagData,
-    probabilities: np.ndarray,
-    techniques: Sequence[str],
-    grid: Sequence[float],
-    global_threshold: float,
-    min_gold_spans: int = 20,
-) -> np.ndarray:
-    """`technique_thresholds_of` `data`'s out-of-fold `probabilities`."""
-    table = credit_table(data, probabilities, techniques, grid)
-    counts = gold_span_counts(data, techniques)
-    return technique_thresholds_of(table, grid, counts, global_threshold, min_gold_spans)
