@@ -103,7 +103,7 @@ def threshold_rules_table(path: Path) -> str | None:
 # was trained, passed on train+dev folds (docs/results.md); otherwise both names are the same.
 FINAL_CONFIGS = {
     "techniques": ("main_adapted_capped", "main"),
-    "spans": ("spans_soup_technique_thresholds", "spans_soup_technique_thresholds"),
+    "spans": ("spans_soup_top2", "spans_soup_top2"),
     "text_techniques": ("text_techniques_soup_capped", "text_techniques"),
 }
 
