@@ -140,6 +140,21 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "broken.json" in error and "malformed" in error and "\n" not in error
 
 
+def test_cli_evaluate_names_span_records_given_to_a_techniques_task(
+    tiny_run, tiny_corpus, tmp_path, capsys
+):
+    _, output, _ = tiny_run
+    records = json.loads((output / "predictions_test.json").read_text())
+    records[1]["labels"] = [{"start": 0, "end": 4, "technique": "Smears"}]
+    spans = tmp_path / "spans.json"
+    spans.write_text(json.dumps(records))
+    argv = ["evaluate", str(spans), "--data-dir", str(tiny_corpus)]
+    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    error = capsys.readouterr().err.strip()
+    assert "spans.json" in error and records[1]["id"] in error and "--task spans" in error
+    assert "\n" not in error
+
+
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
     _, output, _ = tiny_run

@@ -42,6 +42,14 @@ def evaluate_prediction_file(
         gold = load_split(split, subtask, data_dir, check_images=False)
         techniques = read_techniques(data_dir, kind)
         predicted = _by_id(records, path, [m.id for m in gold])
+        for meme_id, labels in predicted.items():
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                raise CorpusError(
+                    path,
+                    meme_id,
+                    f"'labels' must be technique names for task {task!r} (span records are "
+                    "scored with --task spans, or --run with a spans run)",
+                )
         try:
             predicted_matrix = labels_to_multi_hot([predicted[m.id] for m in gold], techniques)
         except ValueError as error:
