@@ -5,31 +5,25 @@
 Times one training step (batch 16, Nadam) of MiniLM's transformer layers on cached hidden
 states, as the span folds (layers 0-5) and subtasks 3 and 1 (layers 3-5) train them, in float32
 and in Keras's `mixed_bfloat16` policy (a float32 output layer), interleaved round by round.
-Prints each median and the ratio, and whether the CPU lists `avx512_bf16` or `amx_bf16`: without
-them bfloat16 arithmetic is emulated and no faster.
+Prints each median and the ratio, and the CPU's vector instructions: without `avx512_bf16` or
+`amx_bf16`, bfloat16 arithmetic is emulated and no faster.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import keras
 import keras_hub
 import numpy as np
+from run import cpu_vector_flags  # benchmarks/run.py, beside this script
 
 from meme_keras.backbones.text_backbones import minilm_folder, split_text_backbone
 
 BATCH = 16
 STEPS = 8  # steps per timed epoch
 POLICIES = ("float32", "mixed_bfloat16")
-
-
-def cpu_bfloat16_flags() -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
-    return sorted({flag for flag in flags if flag in ("avx512_bf16", "amx_bf16")})
 
 
 def top_classifier(policy: str, top_from: int, num_labels: int = 20) -> keras.Model:
@@ -61,7 +55,7 @@ def main() -> None:
     hidden = rng.normal(size=(rows, args.length, 384)).astype("float32")
     inputs = [hidden, np.ones((rows, args.length), "int32")]
     labels = (rng.random((rows, 20)) < 0.2).astype("float32")
-    print(f"CPU bfloat16 instructions: {', '.join(cpu_bfloat16_flags()) or 'none'}")
+    print(f"CPU vector instructions: {', '.join(cpu_vector_flags()) or 'none of the above'}")
     for top_from in (0, 3):
         models = {policy: top_classifier(policy, top_from) for policy in POLICIES}
         for model in models.values():

@@ -81,6 +81,18 @@ def size(name: str, quick: bool):
     return SIZES[name][0 if quick else 1]
 
 
+# The vector instructions TensorFlow's CPU kernels speed up with: two "AMD EPYC" machines here
+# differ in these alone, and trained about 2x apart (docs/performance.md).
+CPU_VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_vector_flags() -> list[str]:
+    """Which of `CPU_VECTOR_FLAGS` this CPU lists in /proc/cpuinfo (empty where there is none)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    return [flag for flag in CPU_VECTOR_FLAGS if flag in flags]
+
+
 def machine_info() -> dict:
     info = {
         "platform": platform.platform(),
@@ -99,6 +111,7 @@ def machine_info() -> dict:
             if line.startswith("model name")
         ]
         info["cpu_model"] = model[0] if model else None
+        info["cpu_vector_flags"] = cpu_vector_flags()
     except OSError:
         pass
     from importlib.metadata import version
