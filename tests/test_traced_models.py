@@ -73,6 +73,7 @@ def tiny_config():
                 {"name": "frozen", "train": [], "epochs": 2, "learning_rate": 3e-3},
                 {"name": "frozen_low_lr", "train": [], "epochs": 2, "learning_rate": 1e-3},
             ],
+            "frozen_companion": {"epochs": 2, "learning_rate": 2e-3},
         }
     )
 
@@ -85,7 +86,8 @@ def test_cross_validation_gives_the_same_folds_with_traces_reused():
     np.testing.assert_allclose(reused[0], fresh[0], rtol=1e-5, atol=1e-6)  # out of fold
     assert reused[3] == fresh[3]  # epochs kept per fold and stage
     assert len({id(model) for model in reused[1]}) == 2  # a model of each fold's own
-    for model, other in zip(reused[1], fresh[1], strict=True):
+    assert len({id(model) for model in reused[2]}) == 2  # and a companion of its own
+    for model, other in zip(reused[1] + reused[2], fresh[1] + fresh[2], strict=True):
         for got, expected in zip(model.get_weights(), other.get_weights(), strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 

@@ -16,7 +16,11 @@ from meme_keras.pipeline.feature_sets import FeatureSet
 from meme_keras.pipeline.length_bucketed_batches import predict_features
 from meme_keras.training.fine_tuning import train_stages
 from meme_keras.training.folds import cross_validated
-from meme_keras.training.frozen_companion import companion_settings, fit_frozen_companion
+from meme_keras.training.frozen_companion import (
+    COMPANION,
+    companion_settings,
+    fit_frozen_companion,
+)
 from meme_keras.training.traced_models import predict_reusing_trace
 
 
@@ -96,7 +100,12 @@ def cross_validate(
                 verbose=verbose,
             )
             # As the final model averages them (`with_frozen_companions`).
-            probabilities = (probabilities + predict_features(companion, validation)) / 2
+            companion_probabilities = predict_reusing_trace(
+                (COMPANION, "out_of_fold"),
+                companion,
+                lambda fold_companion: predict_features(fold_companion, validation),
+            )
+            probabilities = (probabilities + companion_probabilities) / 2
             companions.append(companion)
         return probabilities, model
 
