@@ -31,9 +31,9 @@ reproduce: setup
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
 
-# Tiny end-to-end runs of a minute or more each (image top, joint stage, two workers killed
-# and resumed, MirroredStrategy, the report's config on stand-ins): outside the default
-# suite's 10 minutes; CI runs them.
+# Tiny end-to-end runs of a minute or more each (image top, text top, joint stage, a soup,
+# two workers killed and resumed, MirroredStrategy, the report's config on stand-ins): outside
+# the default suite's 10 minutes; CI runs them.
 test-heavy: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 -m heavy
 

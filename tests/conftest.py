@@ -23,6 +23,13 @@ def monkeypatch_module():
 
 
 @pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory):
+    """One feature cache for the tiny runs of a test process: keyed by its inputs, so the tiny
+    corpus's features are extracted once, not once a module."""
+    return tmp_path_factory.mktemp("feature_cache")
+
+
+@pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     return copy_corpus_subset(tmp_path_factory.mktemp("tiny_corpus"), TINY_SIZES)
 

@@ -24,9 +24,8 @@ TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
-    cache = tmp_path_factory.mktemp("cache")
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(cache))
+def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     config = make_config(
         {
             "name": "tiny",
@@ -88,6 +87,13 @@ def test_the_model_averages_the_fold_models_and_their_frozen_companions(tiny_run
     assert (output / "logs" / "fold_0" / "frozen_companion").is_dir()
 
 
+@pytest.fixture(scope="module")
+def predictor(tiny_run):
+    """The tiny run reloaded once, for the tests that only read from it."""
+    _, output, _ = tiny_run
+    return TechniqueModel(output)
+
+
 def test_test_scores_are_recomputed_from_the_prediction_file(tiny_run, tiny_corpus):
     _, output, metrics = tiny_run
     predictions = json.loads((output / "predictions_test.json").read_text())
@@ -98,17 +104,14 @@ def test_test_scores_are_recomputed_from_the_prediction_file(tiny_run, tiny_corp
     assert scores == pytest.approx(metrics["test"])
 
 
-def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus):
+def test_model_reloads_with_the_same_outputs(tiny_run, tiny_corpus, predictor):
     _, output, _ = tiny_run
-    predictor = TechniqueModel(output)
     memes = load_split("test", 3, tiny_corpus)
     probabilities = predictor.probabilities(memes)
     assert np.allclose(probabilities, np.load(output / "probabilities_test.npy"), atol=1e-5)
 
 
-def test_prediction_in_chunks_matches_one_pass(tiny_run, tiny_corpus):
-    _, output, _ = tiny_run
-    predictor = TechniqueModel(output)
+def test_prediction_in_chunks_matches_one_pass(tiny_corpus, predictor):
     memes = load_split("test", 3, tiny_corpus)
     assert len(memes) >= 3
     whole = predictor.probabilities(memes, chunk_size=len(memes), cache_dir=None)
@@ -163,10 +166,9 @@ def exported(tiny_run, tmp_path_factory):
     return exported
 
 
-def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_corpus, exported):
-    _, output, _ = tiny_run
+def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_corpus, exported, predictor):
     memes = load_split("test", 3, tiny_corpus)
-    expected = TechniqueModel(output).probabilities(memes)
+    expected = predictor.probabilities(memes)
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -189,8 +191,16 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_run, tiny_co
     )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
-    decisions = TechniqueModel(output).thresholds.apply(np.asarray(served["probabilities"]))
+    decisions = predictor.thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
+
+
+def test_a_saved_model_that_needs_images_refuses_a_meme_without_one(exported):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="needs an image for every meme"):
+        serve(image_bytes=tf.constant([b""]), text=tf.constant(["a"]))
 
 
 def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported):

@@ -62,6 +62,7 @@ def test_text_and_text_top_stages_do_not_mix(tiny_corpus):
         )
 
 
+@pytest.mark.heavy  # about two minutes: two stages, a reload and an export of the real MiniLM
 def test_text_top_stage_trains_only_the_upper_layers_and_serves_on_text(
     tiny_corpus, tmp_path, monkeypatch
 ):

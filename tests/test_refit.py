@@ -69,8 +69,8 @@ def tiny_config(tiny_corpus, final_model: str):
 
 
 @pytest.fixture(scope="module")
-def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+def refit_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     output = tmp_path_factory.mktemp("runs") / "tiny_refit"
     return output, run_classifier(tiny_config(tiny_corpus, "refit"), output)
 
@@ -113,11 +113,11 @@ def test_retuning_a_refit_run_rescores_its_fold_ensemble_with_the_new_rule(
 
 
 @pytest.fixture(scope="module")
-def soup_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
+def soup_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
     """A tiny soup run, with every fold head's weights as built (before training)."""
     from meme_keras.training import head_training
 
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     initial_heads = []
 
     def recording_build_head(*args, **kwargs):
@@ -131,6 +131,7 @@ def soup_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
     return output, run_classifier(tiny_config(tiny_corpus, "soup"), output), initial_heads
 
 
+@pytest.mark.heavy  # a second tiny run; soups are checked unit by unit in test_model_soup
 def test_a_soup_run_starts_every_fold_alike_and_ships_their_weights_averaged(soup_run):
     output, metrics, initial_heads = soup_run
     assert len(initial_heads) == 2  # one head a fold, no refit
@@ -145,6 +146,7 @@ def test_a_soup_run_starts_every_fold_alike_and_ships_their_weights_averaged(sou
     assert not (output / "logs" / "refit").exists()
 
 
+@pytest.mark.heavy  # a second tiny run; soups are checked unit by unit in test_model_soup
 def test_the_soup_predicts_through_the_inference_layer(soup_run, tiny_corpus):
     output, _, _ = soup_run
     memes = load_split("test", 3, tiny_corpus)

@@ -112,10 +112,10 @@ def low_threshold(model, texts: list[str]) -> float:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_corpus, tmp_path_factory, monkeypatch_module):
+def served(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
     """A tiny spans run with a low threshold, its expected predictions, and what its SavedModel
     answered in a fresh process."""
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     folder = tmp_path_factory.mktemp("span_export")
     mk.train({**TINY_SPANS, "data_dir": str(tiny_corpus)}, output=folder / "trained", verbose=0)
     run = folder / "run"

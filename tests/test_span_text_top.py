@@ -54,8 +54,8 @@ def test_not_with_extra_articles_and_refit_only_when_fine_tuning():
 
 
 @pytest.fixture(scope="module")
-def text_top_run(tiny_corpus, tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+def text_top_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     folder = tmp_path_factory.mktemp("span_text_top") / "run"
     metrics = mk.train({**TEXT_TOP_SPANS, "data_dir": str(tiny_corpus)}, output=folder, verbose=0)
     return folder, metrics

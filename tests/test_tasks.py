@@ -40,9 +40,9 @@ SUBTASK = {"techniques": 3, "text_techniques": 1, "spans": 2}
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus, tmp_path_factory, monkeypatch_module):
+def runs(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
     """One tiny run per task, trained through the public `mk.train`."""
-    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     folder = tmp_path_factory.mktemp("runs")
     trained = {}
     for task, overrides in TINY_CONFIGS.items():
