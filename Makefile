@@ -26,7 +26,8 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 reproduce: setup
 	$(BIN)/python experiments/reproduce.py
 
-# Two workers, one test file each at a time (a file's module fixtures stay in one worker): the
+# Two workers, one test file each at a time (a file's module fixtures stay in one worker; the files
+# that read the session's shared tiny runs go to one worker together, tests/conftest.py): the
 # tiny end-to-end runs are bound by Python and graph building more than by arithmetic.
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10

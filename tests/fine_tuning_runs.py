@@ -1,4 +1,5 @@
-"""Helpers shared by the fine-tuning tests: a tiny staged run, trained and reloaded."""
+"""Helpers shared by the tests that train tiny runs: the tiny head, a tiny staged run trained
+and reloaded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from meme_keras.inference.technique_model import TechniqueModel
 from meme_keras.training.classifier_run import run_classifier
 
 TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
+TINY_SPANS = {
+    "task": "spans",
+    "name": "spans",
+    "model": {"hidden_dim": 16},
+    "epochs": 1,
+    "folds": 2,
+    "grid_folds": 2,
+    "grid": {"label_smoothing": [0.1], "alpha": [1.2]},
+    "grid_thresholds": [0.4],
+    "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
+    "reference_classifier": {"epochs": 1},
+}
 
 
 def tiny_config(tiny_corpus, **overrides):

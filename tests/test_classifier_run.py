@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,32 +15,17 @@ import numpy as np
 import pytest
 
 from meme_keras import cli
-from meme_keras.config import make_config
 from meme_keras.data.corpus import load_split
 from meme_keras.evaluation.prediction_files import evaluate_prediction_file
 from meme_keras.inference.technique_model import TechniqueModel
 from meme_keras.training.classifier_run import run_classifier
 
-TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
-
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
+def tiny_run(tiny_techniques_run, monkeypatch_module, feature_cache):
+    """The session's tiny subtask-3 run (test_tasks.py reads it too: tests/conftest.py)."""
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
-    config = make_config(
-        {
-            "name": "tiny",
-            "data_dir": str(tiny_corpus),
-            "model": TINY_MODEL,
-            "text_backbone": {"sequence_length": 32},
-            "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
-            "frozen_companion": {"epochs": 1, "learning_rate": 1e-3},
-            "thresholds": {"folds": 2},
-        }
-    )
-    output = tmp_path_factory.mktemp("runs") / "tiny"
-    metrics = run_classifier(config, output)
-    return config, output, metrics
+    return tiny_techniques_run
 
 
 def test_run_folder_has_everything(tiny_run):
@@ -166,9 +152,11 @@ def exported(tiny_run, tmp_path_factory):
     return exported
 
 
-def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_corpus, exported, predictor):
+@pytest.fixture(scope="module")
+def served_in_a_fresh_process(tiny_corpus, exported):
+    """What the exported SavedModel, loaded in a fresh process, answers for the test memes, and
+    its error for a meme without an image."""
     memes = load_split("test", 3, tiny_corpus)
-    expected = predictor.probabilities(memes)
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -180,27 +168,35 @@ def test_exported_saved_model_matches_keras_in_a_fresh_process(tiny_corpus, expo
         images = tf.constant([open(m["image"], "rb").read() for m in memes])
         texts = tf.constant([m["text"] for m in memes])
         outputs = serve(image_bytes=images, text=texts)
+        try:
+            serve(image_bytes=tf.constant([b""]), text=tf.constant(["a"]))
+            refusal = None
+        except tf.errors.InvalidArgumentError as error:
+            refusal = error.message
         assert "meme_keras" not in sys.modules
-        print(json.dumps({{k: v.numpy().tolist() for k, v in outputs.items()
-                          if k != "labels"}}))
+        print(json.dumps({{"outputs": {{k: v.numpy().tolist() for k, v in outputs.items()
+                                        if k != "labels"}}, "refusal": refusal}}))
         """
     )
     payload = json.dumps([{"image": str(m.image_path), "text": m.text} for m in memes])
     result = subprocess.run(
         [sys.executable, "-c", script, payload], capture_output=True, text=True, check=True
     )
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_exported_saved_model_matches_keras_in_a_fresh_process(
+    tiny_corpus, served_in_a_fresh_process, predictor
+):
+    expected = predictor.probabilities(load_split("test", 3, tiny_corpus))
+    served = served_in_a_fresh_process["outputs"]
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
     decisions = predictor.thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
 
 
-def test_a_saved_model_that_needs_images_refuses_a_meme_without_one(exported):
-    import tensorflow as tf
-
-    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="needs an image for every meme"):
-        serve(image_bytes=tf.constant([b""]), text=tf.constant(["a"]))
+def test_a_saved_model_that_needs_images_refuses_a_meme_without_one(served_in_a_fresh_process):
+    assert "needs an image for every meme" in (served_in_a_fresh_process["refusal"] or "")
 
 
 def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported):
@@ -264,10 +260,12 @@ def test_cli_data_summary_counts_the_corpus(tiny_corpus, capsys):
     assert "train" in printed and "Smears" in printed
 
 
-def test_a_finished_run_is_reused_and_a_changed_one_retrained(tiny_run, monkeypatch):
+def test_a_finished_run_is_reused_and_a_changed_one_retrained(tiny_run, tmp_path, monkeypatch):
     from meme_keras.training import classifier_run
 
-    config, output, metrics = tiny_run
+    config, trained, _ = tiny_run
+    output = tmp_path / "tiny"
+    shutil.copytree(trained, output)  # the session's run stays as it was for the other tests
     assert (output / "run_key.json").exists()
 
     def no_training(*args, **kwargs):

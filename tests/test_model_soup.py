@@ -41,7 +41,7 @@ def test_models_of_different_shapes_are_refused():
 
 
 def test_a_soup_is_only_for_fine_tuned_span_folds():
-    from test_span_export import TINY_SPANS
+    from fine_tuning_runs import TINY_SPANS
 
     with pytest.raises(ConfigError, match="final_model: soup is for fine_tune_text_top"):
         span_config({**TINY_SPANS, "final_model": "soup"})

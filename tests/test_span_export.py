@@ -31,18 +31,6 @@ from meme_keras.export.span_saved_model import (
 )
 from meme_keras.pipeline.token_tags import predict_tag_probabilities, token_tag_data
 
-TINY_SPANS = {
-    "task": "spans",
-    "name": "spans",
-    "model": {"hidden_dim": 16},
-    "epochs": 1,
-    "folds": 2,
-    "grid_folds": 2,
-    "grid": {"label_smoothing": [0.1], "alpha": [1.2]},
-    "grid_thresholds": [0.4],
-    "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
-    "reference_classifier": {"epochs": 1},
-}
 HARD_TEXTS = [
     "Ünïcödé ß… CONSPIRÁCY HARRİS straße ǅemal ﬁnal",
     "😀😀 WAKE UP 🇺🇸🇺🇸 sheeple ❤️ \U0001f600x",
@@ -112,14 +100,13 @@ def low_threshold(model, texts: list[str]) -> float:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
-    """A tiny spans run with a low threshold, its expected predictions, and what its SavedModel
-    answered in a fresh process."""
+def served(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache, tiny_spans_run):
+    """The session's tiny spans run given a low threshold, its expected predictions, and what
+    its SavedModel answered in a fresh process."""
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
     folder = tmp_path_factory.mktemp("span_export")
-    mk.train({**TINY_SPANS, "data_dir": str(tiny_corpus)}, output=folder / "trained", verbose=0)
     run = folder / "run"
-    shutil.copytree(folder / "trained", run)
+    shutil.copytree(tiny_spans_run[0], run)
     memes = [
         meme for split in ("train", "dev", "test") for meme in load_split(split, 2, tiny_corpus)
     ]

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from fine_tuning_runs import changed_layers, nested_layers
-from test_span_export import TINY_SPANS
+from fine_tuning_runs import TINY_SPANS, changed_layers, nested_layers
 
 import meme_keras as mk
 from meme_keras.config import ConfigError, span_config

@@ -11,48 +11,45 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fine_tuning_runs import TINY_MODEL
 
 import meme_keras as mk
 from meme_keras.cli import main as cli
 from meme_keras.data.corpus import load_split
 
-TINY_HEAD = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
-FROZEN = [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}]
-TINY_CONFIGS = {
-    "techniques": {"model": TINY_HEAD, "stages": FROZEN, "thresholds": {"folds": 2}},
-    "text_techniques": {
-        "model": {"type": "text", **TINY_HEAD},
-        "stages": FROZEN,
-        "thresholds": {"folds": 2},
-    },
-    "spans": {
-        "model": {"hidden_dim": 16},
-        "epochs": 2,
-        "folds": 2,
-        "grid_folds": 2,
-        "grid": {"label_smoothing": [0.1], "alpha": [1.2]},
-        "grid_thresholds": [0.4],
-        "thresholds": {"start": 0.3, "stop": 0.5, "step": 0.1},
-        "reference_classifier": {"epochs": 2},
-    },
+TEXT_TECHNIQUES = {
+    "task": "text_techniques",
+    "name": "text_techniques",
+    "model": {"type": "text", **TINY_MODEL},
+    "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
+    "thresholds": {"folds": 2},
 }
+TASKS = ["techniques", "text_techniques", "spans"]
 SUBTASK = {"techniques": 3, "text_techniques": 1, "spans": 2}
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
-    """One tiny run per task, trained through the public `mk.train`."""
+def runs(
+    tiny_corpus,
+    tmp_path_factory,
+    monkeypatch_module,
+    feature_cache,
+    tiny_techniques_run,
+    tiny_spans_run,
+):
+    """One tiny run per task, trained through the public `mk.train` (the techniques and spans
+    runs are the session's, shared with other test files: tests/conftest.py)."""
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
-    folder = tmp_path_factory.mktemp("runs")
-    trained = {}
-    for task, overrides in TINY_CONFIGS.items():
-        config = {"task": task, "name": task, "data_dir": str(tiny_corpus), **overrides}
-        metrics = mk.train(config, output=folder / task, verbose=0)
-        trained[task] = (folder / task, metrics)
-    return trained
+    text_run = tmp_path_factory.mktemp("runs") / "text_techniques"
+    config = {**TEXT_TECHNIQUES, "data_dir": str(tiny_corpus)}
+    return {
+        "techniques": tiny_techniques_run[1:],
+        "text_techniques": (text_run, mk.train(config, output=text_run, verbose=0)),
+        "spans": tiny_spans_run,
+    }
 
 
-@pytest.mark.parametrize("task", list(TINY_CONFIGS))
+@pytest.mark.parametrize("task", TASKS)
 def test_each_task_trains_end_to_end_and_records_its_task(runs, task):
     run, metrics = runs[task]
     assert mk.load_config(run / "config.yaml").task == task
@@ -63,7 +60,7 @@ def test_each_task_trains_end_to_end_and_records_its_task(runs, task):
     assert 0.0 <= scores[key] <= 1.0
 
 
-@pytest.mark.parametrize("task", list(TINY_CONFIGS))
+@pytest.mark.parametrize("task", TASKS)
 def test_a_loaded_run_predicts_what_the_run_wrote(runs, tiny_corpus, task):
     run, _ = runs[task]
     model = mk.load(run)
@@ -219,7 +216,7 @@ def test_a_text_run_exports_a_savedmodel_that_ignores_image_bytes(runs, tmp_path
     np.testing.assert_allclose(outputs["probabilities"].numpy(), probabilities, atol=2e-4)
 
 
-@pytest.mark.parametrize("task", list(TINY_CONFIGS))
+@pytest.mark.parametrize("task", TASKS)
 def test_evaluate_takes_the_task_from_the_run(runs, tiny_corpus, task, capsys):
     run, metrics = runs[task]
     args = ["evaluate", str(run / "predictions_test.json"), "--run", str(run)]
