@@ -8,6 +8,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from fine_tuning_runs import TINY_MODEL
 
 from meme_keras.config import ConfigError, make_config
 from meme_keras.data.corpus import load_split
@@ -15,8 +16,6 @@ from meme_keras.inference.technique_model import TechniqueModel
 from meme_keras.training.callbacks import epochs_kept, training_callbacks
 from meme_keras.training.classifier_run import run_classifier
 from meme_keras.training.cross_validation import refit_epochs
-
-TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 
 
 def test_refit_epochs_are_each_stages_median_over_the_folds():

@@ -34,7 +34,6 @@ from meme_keras.training.callbacks import stage_callbacks
 from meme_keras.training.distribution import seed_everything
 from meme_keras.training.fine_tuning import train_stages
 
-TINY_MODEL = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 STAGES = ("0_frozen", "1_frozen_high_lr")  # the stages' log folders
 KILL_EPOCH, KILL_BATCH = 3, 1  # the 4th epoch's 2nd batch (3 epochs are backed up)
 

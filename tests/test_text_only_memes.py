@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 import yaml
 from experiment_scripts import load_experiment_script
+from fine_tuning_runs import TINY_MODEL
 
 import meme_keras as mk
 from meme_keras.backbones.features import image_features
@@ -20,8 +21,6 @@ from meme_keras.data.corpus import load_split
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.data.meme import Meme
 from meme_keras.export.saved_model import export_run
-
-TINY_HEAD = {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 16, "dropout": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def text_only_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cac
         "task": "techniques",
         "name": "text_only",
         "data_dir": str(tiny_corpus),
-        "model": TINY_HEAD,
+        "model": TINY_MODEL,
         "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
         "thresholds": {"folds": 2},
         "text_only_fraction": 0.5,
