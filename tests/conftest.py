@@ -17,13 +17,17 @@ from meme_keras.data.corpus_subset import copy_corpus_subset  # noqa: E402
 TINY_SIZES = {"train": 10, "dev": 5, "test": 5}
 # Test files that read the same session-scoped tiny runs: one unit for xdist's `--dist loadfile`,
 # so that one worker trains those runs once for all of them.
-SHARED_RUN_FILES = ("test_classifier_run.py", "test_tasks.py", "test_span_export.py")
+SHARED_RUN_FILES = (
+    "test_classifier_run.py",
+    "test_tasks.py",
+    "test_text_only_memes.py",
+    "test_span_export.py",
+)
 # The files whose fixtures train or export tiny runs, longest first (about 470 s for the shared
 # runs' files, 30-130 s each of the others, on 2 AVX2 cores): xdist hands out files in this order,
 # so that no long file starts last while the other worker idles.
 LONGEST_FIRST = (
     *SHARED_RUN_FILES,
-    "test_text_only_memes.py",
     "test_span_text_top.py",
     "test_refit.py",
     "test_traced_models.py",
@@ -89,8 +93,9 @@ def tiny_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_techniques_run(tiny_corpus, tmp_path_factory, feature_cache):
-    """One tiny subtask-3 run (fold models with frozen companions) a test process, trained
-    through the public `mk.train`; (config, run folder, metrics). Tests only read it."""
+    """One tiny subtask-3 run a test process, trained through the public `mk.train`: fold models
+    with frozen companions, also trained on text-only copies of its memes (so it reads a meme
+    without an image); (config, run folder, metrics). Tests only read it."""
     from fine_tuning_runs import TINY_MODEL
 
     import meme_keras as mk
@@ -106,6 +111,7 @@ def tiny_techniques_run(tiny_corpus, tmp_path_factory, feature_cache):
             "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
             "frozen_companion": {"epochs": 1, "learning_rate": 1e-3},
             "thresholds": {"folds": 2},
+            "text_only_fraction": 0.5,
         }
     )
     output = tmp_path_factory.mktemp("runs") / "tiny"
@@ -113,6 +119,82 @@ def tiny_techniques_run(tiny_corpus, tmp_path_factory, feature_cache):
         patch.setenv("MEME_KERAS_CACHE", str(feature_cache))
         metrics = mk.train(config, output, verbose=0)
     return config, output, metrics
+
+
+@pytest.fixture(scope="session")
+def tiny_techniques_export(tiny_techniques_run, tmp_path_factory):
+    """The session's tiny subtask-3 run exported through the CLI: a SavedModel folder."""
+    from meme_keras.cli import main as cli
+
+    exported = tmp_path_factory.mktemp("export") / "saved_model"
+    assert cli(["export", "--run", str(tiny_techniques_run[1]), "--output", str(exported)]) == 0
+    return exported
+
+
+@pytest.fixture(scope="session")
+def tiny_techniques_served(tiny_corpus, tiny_techniques_export):
+    """What the exported tiny subtask-3 run, loaded in a fresh process without meme_keras,
+    answers for the tiny test memes: with their images (`outputs`), with empty image bytes
+    (`no_image`), and the error message of each bad batch in `refusals`."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    from meme_keras.data.corpus import load_split
+
+    memes = load_split("test", 3, tiny_corpus)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # registers the tokenizer ops
+        memes = json.loads(sys.argv[1])
+        serve = tf.saved_model.load({str(tiny_techniques_export)!r}).signatures["serving_default"]
+        images = [open(m["image"], "rb").read() for m in memes]
+        texts = tf.constant([m["text"] for m in memes])
+        def answer(outputs):
+            return {{k: v.numpy().tolist() for k, v in outputs.items() if k != "labels"}}
+        served = {{
+            "outputs": answer(serve(image_bytes=tf.constant(images), text=texts)),
+            "no_image": answer(serve(image_bytes=tf.constant([b""] * len(memes)), text=texts)),
+            "refusals": {{}},
+        }}
+        bad_batches = {{
+            "sizes": ([b"", b""], ["a", "b", "c"]),
+            "not_an_image": ([images[0], b"garbage"], ["a", "b"]),
+            "empty_text": ([images[0]] * 3, [" ", "b", ""]),
+        }}
+        for name, (image_bytes, text) in bad_batches.items():
+            try:
+                serve(image_bytes=tf.constant(image_bytes), text=tf.constant(text))
+            except tf.errors.InvalidArgumentError as error:
+                served["refusals"][name] = error.message
+        assert "meme_keras" not in sys.modules
+        print(json.dumps(served))
+        """
+    )
+    payload = json.dumps([{"image": str(m.image_path), "text": m.text} for m in memes])
+    result = subprocess.run(
+        [sys.executable, "-c", script, payload], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def tiny_needs_images_run(tiny_techniques_run, tmp_path_factory):
+    """A copy of the session's tiny subtask-3 run that says it never trained on memes without an
+    image (its config's `text_only_fraction` set to 0): a run that needs an image for each."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path_factory.mktemp("runs") / "needs_images"
+    shutil.copytree(tiny_techniques_run[1], run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["text_only_fraction"] = 0.0
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
 
 
 @pytest.fixture(scope="session")

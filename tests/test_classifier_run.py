@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import subprocess
-import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,62 +142,24 @@ def test_cli_evaluate_names_span_records_given_to_a_techniques_task(
     assert "\n" not in error
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_run, tmp_path_factory):
-    _, output, _ = tiny_run
-    exported = tmp_path_factory.mktemp("export") / "saved_model"
-    assert cli.main(["export", "--run", str(output), "--output", str(exported)]) == 0
-    return exported
-
-
-@pytest.fixture(scope="module")
-def served_in_a_fresh_process(tiny_corpus, exported):
-    """What the exported SavedModel, loaded in a fresh process, answers for the test memes, and
-    its error for a meme without an image."""
-    memes = load_split("test", 3, tiny_corpus)
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # registers the tokenizer ops
-        memes = json.loads(sys.argv[1])
-        model = tf.saved_model.load({str(exported)!r})
-        serve = model.signatures["serving_default"]
-        images = tf.constant([open(m["image"], "rb").read() for m in memes])
-        texts = tf.constant([m["text"] for m in memes])
-        outputs = serve(image_bytes=images, text=texts)
-        try:
-            serve(image_bytes=tf.constant([b""]), text=tf.constant(["a"]))
-            refusal = None
-        except tf.errors.InvalidArgumentError as error:
-            refusal = error.message
-        assert "meme_keras" not in sys.modules
-        print(json.dumps({{"outputs": {{k: v.numpy().tolist() for k, v in outputs.items()
-                                        if k != "labels"}}, "refusal": refusal}}))
-        """
-    )
-    payload = json.dumps([{"image": str(m.image_path), "text": m.text} for m in memes])
-    result = subprocess.run(
-        [sys.executable, "-c", script, payload], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_exported_saved_model_matches_keras_in_a_fresh_process(
-    tiny_corpus, served_in_a_fresh_process, predictor
+    tiny_corpus, tiny_techniques_served, predictor
 ):
     expected = predictor.probabilities(load_split("test", 3, tiny_corpus))
-    served = served_in_a_fresh_process["outputs"]
+    served = tiny_techniques_served["outputs"]
     assert np.allclose(served["probabilities"], expected, atol=1e-4)
     decisions = predictor.thresholds.apply(np.asarray(served["probabilities"]))
     assert np.array_equal(served["decisions"], decisions)
 
 
-def test_a_saved_model_that_needs_images_refuses_a_meme_without_one(served_in_a_fresh_process):
-    assert "needs an image for every meme" in (served_in_a_fresh_process["refusal"] or "")
+def test_the_saved_model_refuses_bad_batches_naming_their_rows(tiny_techniques_served):
+    refusals = tiny_techniques_served["refusals"]
+    assert "one entry per meme" in refusals["sizes"]
+    assert re.search(r"not a JPEG.* at rows\] \[1\]", refusals["not_an_image"])
+    assert re.search(r"empty text at rows\] \[0 2\]", refusals["empty_text"])
 
 
-def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported):
+def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, tiny_techniques_export):
     import tensorflow as tf
 
     _, output, _ = tiny_run
@@ -219,7 +179,7 @@ def test_four_threads_get_what_serial_calls_get(tiny_run, tiny_corpus, exported)
     # A fresh model's first calls are concurrent; the same model then answers serially.
     for load in (
         lambda: TechniqueModel(output).probabilities,
-        lambda: served_by(tf.saved_model.load(str(exported))),
+        lambda: served_by(tf.saved_model.load(str(tiny_techniques_export))),
     ):
         predict = load()
         with ThreadPoolExecutor(4) as pool:

@@ -80,8 +80,8 @@ def test_a_loaded_run_predicts_what_the_run_wrote(runs, tiny_corpus, task):
         assert list(predicted[0]["probabilities"]) == list(model.techniques)
 
 
-def test_a_multimodal_run_names_the_row_without_an_image(runs, tiny_corpus):
-    model = mk.load(runs["techniques"][0])
+def test_a_multimodal_run_names_the_row_without_an_image(runs, tiny_corpus, tiny_needs_images_run):
+    model = mk.load(tiny_needs_images_run)
     image = next((tiny_corpus / "images" / "test").iterdir()).read_bytes()
     with pytest.raises(ValueError, match=r"row 1 \(id '1'\): this model needs an image"):
         model.predict(texts=["a", "b"], images=[image, None])
@@ -93,7 +93,9 @@ def test_a_multimodal_run_names_the_row_without_an_image(runs, tiny_corpus):
         mk.load(runs["text_techniques"][0]).predict(texts=[" "])
 
 
-def test_cli_predicts_a_users_json_of_texts_without_the_corpus(runs, tmp_path, monkeypatch):
+def test_cli_predicts_a_users_json_of_texts_without_the_corpus(
+    runs, tiny_needs_images_run, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MEME_KERAS_DATA", str(tmp_path / "no_corpus_here"))
     memes = [
         {"id": "u1", "text": "THEY WANT TO TAKE YOUR GUNS\nWAKE UP", "labels": ["ignored"]},
@@ -108,9 +110,9 @@ def test_cli_predicts_a_users_json_of_texts_without_the_corpus(runs, tmp_path, m
         predictions = json.loads(output.read_text())
         assert [p["id"] for p in predictions] == ["u1", "u2"]
         assert cli(["show", str(output)]) == 0  # the file holds what show needs
-    # A multimodal run and a meme without an image: one line naming the file and the id.
+    # A run that needs images and a meme without one: one line naming the file and the id.
     output = tmp_path / "techniques.json"
-    run = str(runs["techniques"][0])
+    run = str(tiny_needs_images_run)
     assert cli(["predict", "--run", run, "--input", str(source), "--output", str(output)]) == 2
 
 
@@ -190,10 +192,10 @@ def test_a_text_run_predicts_a_folder_of_captions_without_images(runs, tmp_path)
     assert json.loads(output.read_text())[0]["text"] == "WAKE UP SHEEPLE"
 
 
-def test_a_meme_record_without_an_image_is_refused_by_row(runs):
+def test_a_meme_record_without_an_image_is_refused_by_row(tiny_needs_images_run):
     from meme_keras.data.meme import Meme
 
-    model = mk.load(runs["techniques"][0])
+    model = mk.load(tiny_needs_images_run)
     with pytest.raises(ValueError, match=r"row 0 \(id 'z'\): this model needs an image"):
         model.predict_memes([Meme("z", "hello")])
 

@@ -5,14 +5,12 @@ SavedModel alike."""
 from __future__ import annotations
 
 import json
-import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 from experiment_scripts import load_experiment_script
-from fine_tuning_runs import TINY_MODEL
 
 import meme_keras as mk
 from meme_keras.backbones.features import image_features
@@ -20,24 +18,15 @@ from meme_keras.cli import main as cli
 from meme_keras.data.corpus import load_split
 from meme_keras.data.image_pipeline import decode_and_resize
 from meme_keras.data.meme import Meme
-from meme_keras.export.saved_model import export_run
+from meme_keras.export.saved_model import RawMemeClassifier
 
 
 @pytest.fixture(scope="module")
-def text_only_run(tiny_corpus, tmp_path_factory, monkeypatch_module, feature_cache):
+def text_only_run(tiny_techniques_run, monkeypatch_module, feature_cache):
+    """The session's tiny subtask-3 run, which trained on text-only copies of its memes
+    (`text_only_fraction`; tests/conftest.py)."""
     monkeypatch_module.setenv("MEME_KERAS_CACHE", str(feature_cache))
-    run = tmp_path_factory.mktemp("runs") / "text_only"
-    config = {
-        "task": "techniques",
-        "name": "text_only",
-        "data_dir": str(tiny_corpus),
-        "model": TINY_MODEL,
-        "stages": [{"name": "frozen", "train": [], "epochs": 2, "learning_rate": 1e-3}],
-        "thresholds": {"folds": 2},
-        "text_only_fraction": 0.5,
-    }
-    mk.train(config, output=run, verbose=0)
-    return run
+    return tiny_techniques_run[1]
 
 
 def test_no_image_is_a_black_image_computed_once(tiny_corpus):
@@ -79,7 +68,7 @@ def test_a_run_trained_on_text_only_copies_predicts_without_images(text_only_run
 
 
 def test_cli_and_savedmodel_take_memes_without_an_image(
-    text_only_run, tiny_corpus, tmp_path, monkeypatch
+    text_only_run, tiny_corpus, tiny_techniques_served, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("MEME_KERAS_DATA", str(tmp_path / "no_corpus_here"))
     meme = load_split("test", 3, tiny_corpus)[0]
@@ -92,38 +81,29 @@ def test_cli_and_savedmodel_take_memes_without_an_image(
     output = tmp_path / "predictions.json"
     run = str(text_only_run)
     assert cli(["predict", "--run", run, "--input", str(source), "--output", str(output)]) == 0
-    predicted = {p["id"]: p for p in json.loads(output.read_text())}
-
-    served = tf.saved_model.load(str(export_run(text_only_run, tmp_path / "saved_model")))
-    outputs = served.signatures["serving_default"](
-        image_bytes=tf.constant([meme.image_path.read_bytes(), b""]),
-        text=tf.constant([meme.text, meme.text]),
-    )
-    probabilities = outputs["probabilities"].numpy()
-    for row, meme_id in enumerate(["with", "without"]):
-        expected = list(predicted[meme_id]["probabilities"].values())
-        np.testing.assert_allclose(probabilities[row], expected, atol=1e-4)
-    serve = served.signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="one entry per meme"):
-        serve(image_bytes=tf.constant([b"", b""]), text=tf.constant(["a", "b", "c"]))
-    image = meme.image_path.read_bytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not a JPEG.* at rows\] \[1\]"):
-        serve(image_bytes=tf.constant([image, b"garbage"]), text=tf.constant(["a", "b"]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"empty text at rows\] \[0 2\]"):
-        serve(image_bytes=tf.constant([image] * 3), text=tf.constant([" ", "b", ""]))
+    predicted = {p["id"]: list(p["probabilities"].values()) for p in json.loads(output.read_text())}
+    # The SavedModel, in a fresh process: the first test meme with its image, and with empty
+    # image_bytes ("no image").
+    with_image = tiny_techniques_served["outputs"]["probabilities"][0]
+    without = tiny_techniques_served["no_image"]["probabilities"][0]
+    np.testing.assert_allclose(with_image, predicted["with"], atol=1e-4)
+    np.testing.assert_allclose(without, predicted["without"], atol=1e-4)
+    assert not np.allclose(with_image, without, atol=1e-4)
 
 
-def test_a_run_that_never_saw_text_only_memes_refuses_them(text_only_run, tmp_path):
-    run = tmp_path / "needs_images"
-    shutil.copytree(text_only_run, run)
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    config["text_only_fraction"] = 0.0
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    model = mk.load(run)
+def test_a_run_that_never_saw_text_only_memes_refuses_them(tiny_needs_images_run, tiny_corpus):
+    model = mk.load(tiny_needs_images_run)
     assert model.needs_images
     with pytest.raises(ValueError, match=r"row 0 \(id '0'\): this model needs an image"):
         model.predict(texts=["a"], images=[None])
-    # Its SavedModel's refusal: test_classifier_run (a run trained without text-only copies).
+    # Its SavedModel runs these checks before anything else and takes `needs_images` from the
+    # loaded run (exporting a second tiny run here would take a minute; the shared run's export
+    # shows the checks at work in a fresh process: test_classifier_run).
+    image = load_split("test", 3, tiny_corpus)[0].image_path.read_bytes()
+    exported_as = SimpleNamespace(text_only=False, needs_images=model.needs_images)
+    images, texts = tf.constant([image, b""]), tf.constant(["a", "b"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"needs an image.*at rows.\n1"):
+        RawMemeClassifier.input_checks(exported_as, images, texts)
 
 
 def test_scores_with_and_without_images_script(text_only_run, tiny_corpus):
