@@ -18,7 +18,7 @@ from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.image_backbones import configured_image_size, load_image_backbone
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.data.image_pipeline import decode_and_resize
-from meme_keras.export.serving_graph import assert_no_rows, text_model_inputs
+from meme_keras.export.serving_graph import KerasParts, assert_no_rows, text_model_inputs
 from meme_keras.export.span_saved_model import RawTextSpanTagger
 from meme_keras.inference import load
 from meme_keras.inference.span_model import SpanModel
@@ -83,12 +83,15 @@ class RawMemeClassifier(tf.Module):
         wanted = set(predictor.model.input)
         # Cached-feature inputs are computed here by the frozen backbones; fine-tuned backbones
         # are already inside the run's model.
+        image_backbone = text_backbone = None
         if "image_features" in wanted and not self.text_only:
-            self.image_backbone = load_image_backbone(
-                image["name"], image["weights"], self.image_size
-            )
+            image_backbone = load_image_backbone(image["name"], image["weights"], self.image_size)
         if "text_features" in wanted:
-            self.text_backbone = load_text_backbone(text["name"], text_preset(text))
+            text_backbone = load_text_backbone(text["name"], text_preset(text))
+        self.parts = KerasParts(
+            model=predictor.model, image_backbone=image_backbone, text_backbone=text_backbone
+        )
+        self.part_variables = self.parts.variables
         tokenizer = load_text_tokenizer(text["name"], text_preset(text))
         self.packer = keras_hub.layers.StartEndPacker(
             start_value=tokenizer.cls_token_id,
@@ -98,7 +101,6 @@ class RawMemeClassifier(tf.Module):
             return_padding_mask=True,
         )
         self.tokenizer = tokenizer
-        self.model = predictor.model
         self.thresholds = tf.constant(predictor.thresholds.thresholds, tf.float32)
         self.min_labels_per_meme = predictor.thresholds.min_labels_per_meme
         self.techniques = tf.constant(list(predictor.techniques))
@@ -136,7 +138,7 @@ class RawMemeClassifier(tf.Module):
 
     @tf.function(input_signature=SIGNATURE_INPUTS)
     def serve(self, image_bytes, text):
-        wanted = set(self.model.input)
+        wanted = set(self.parts.model.input)
         with tf.control_dependencies(self.input_checks(image_bytes, text)):
             image_bytes, text = tf.identity(image_bytes), tf.identity(text)
         token_ids, padding_mask = self.packer(self.tokenizer(text))
@@ -145,9 +147,7 @@ class RawMemeClassifier(tf.Module):
         # the encoder's cost grows with it (median text: 21 tokens of 128).
         longest = tf.reduce_max(tf.reduce_sum(padding_mask, axis=1))
         token_ids, padding_mask = token_ids[:, :longest], padding_mask[:, :longest]
-        inputs = text_model_inputs(
-            wanted, token_ids, padding_mask, getattr(self, "text_backbone", None)
-        )
+        inputs = text_model_inputs(wanted, token_ids, padding_mask, self.parts.get("text_backbone"))
         if self.text_only:
             # The constant "no image" cell the text heads were trained beside.
             inputs["image_features"] = tf.zeros([tf.shape(token_ids)[0], 1, 1])
@@ -160,12 +160,12 @@ class RawMemeClassifier(tf.Module):
         if "images" in wanted:
             inputs["images"] = images
         if "image_features" in wanted:
-            grid = self.image_backbone(images, training=False)
+            grid = self.parts.image_backbone(images, training=False)
             inputs["image_features"] = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
         return self._decide(inputs)
 
     def _decide(self, inputs):
-        probabilities = self.model(inputs, training=False)
+        probabilities = self.parts.model(inputs, training=False)
         decisions = apply_thresholds_in_graph(
             probabilities, self.thresholds, self.min_labels_per_meme
         )

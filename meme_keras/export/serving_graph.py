@@ -5,6 +5,38 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+class KerasParts:
+    """The Keras models a serving module calls (the run's model, frozen backbones), held out of
+    the SavedModel's object graph, as `keras.export.ExportArchive` holds the models it tracks:
+    saving would otherwise walk every Keras layer's attributes and trace each layer's own call
+    functions (two thirds of a tiny run's export), which a loader of the signature never runs.
+    The module tracks `variables` instead, which is what the signature captures."""
+
+    def __init__(self, **models):
+        self._models = {name: model for name, model in models.items() if model is not None}
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_models"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str):
+        """The model called `name`, or None."""
+        return self._models.get(name)
+
+    @property
+    def variables(self) -> list:
+        """Every model's variables, each once."""
+        seen, variables = set(), []
+        for model in self._models.values():
+            for variable in model.variables:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    variables.append(variable)
+        return variables
+
+
 def assert_no_rows(bad: tf.Tensor, problem: str):
     """An assertion that fails naming the rows where `bad` (bool [batch]) holds."""
     rows = tf.where(bad)[:, 0]

@@ -26,7 +26,7 @@ from keras_hub.src.tokenizers.word_piece_tokenizer import (
 
 from meme_keras.backbones.adapted_text import text_preset
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
-from meme_keras.export.serving_graph import assert_no_rows, text_model_inputs
+from meme_keras.export.serving_graph import KerasParts, assert_no_rows, text_model_inputs
 from meme_keras.inference.span_model import SpanModel
 
 SIGNATURE_INPUTS = (tf.TensorSpec([None], tf.string, name="text"),)
@@ -211,9 +211,11 @@ class RawTextSpanTagger(tf.Module):
             sequence_length=self.sequence_length,
             return_padding_mask=True,
         )
-        self.model = predictor.model
-        if "text_features" in set(self.model.input):
-            self.text_backbone = load_text_backbone(backbone["name"], text_preset(backbone))
+        text_backbone = None
+        if "text_features" in set(predictor.model.input):
+            text_backbone = load_text_backbone(backbone["name"], text_preset(backbone))
+        self.parts = KerasParts(model=predictor.model, text_backbone=text_backbone)
+        self.part_variables = self.parts.variables
         self.threshold = predictor.threshold
         self.techniques = tf.constant(list(predictor.techniques))
         # Spans of one place sort by technique name, as `Span`s do.
@@ -234,9 +236,9 @@ class RawTextSpanTagger(tf.Module):
     def token_probabilities(self, token_ids, padding_mask):
         """The tagger's [batch, length, techniques] probabilities of packed token ids."""
         inputs = text_model_inputs(
-            set(self.model.input), token_ids, padding_mask, getattr(self, "text_backbone", None)
+            set(self.parts.model.input), token_ids, padding_mask, self.parts.get("text_backbone")
         )
-        return self.model(inputs, training=False)
+        return self.parts.model(inputs, training=False)
 
     @tf.function(input_signature=SIGNATURE_INPUTS)
     def serve(self, text):
