@@ -40,10 +40,11 @@ def tiny_config(tiny_corpus, seed):
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus, tmp_path_factory):
-    """Two runs with seed 7 and one with seed 8, in this process, one after the other."""
+def runs(tiny_corpus, tmp_path_factory, feature_cache):
+    """Two runs with seed 7 and one with seed 8, in this process, one after the other (on the
+    process's feature cache: features are keyed by their inputs)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEME_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv("MEME_KERAS_CACHE", str(feature_cache))
         folders = {}
         for name, seed in (("first", 7), ("again", 7), ("other_seed", 8)):
             folders[name] = tmp_path_factory.mktemp("runs") / name
