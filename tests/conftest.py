@@ -23,7 +23,7 @@ SHARED_RUN_FILES = (
     "test_text_only_memes.py",
     "test_span_export.py",
 )
-# The files whose fixtures train or export tiny runs, longest first (about 470 s for the shared
+# The files whose fixtures train or export tiny runs, longest first (about 420 s for the shared
 # runs' files, 30-130 s each of the others, on 2 AVX2 cores): xdist hands out files in this order,
 # so that no long file starts last while the other worker idles.
 LONGEST_FIRST = (
