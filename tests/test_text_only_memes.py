@@ -97,7 +97,7 @@ def test_a_run_that_never_saw_text_only_memes_refuses_them(tiny_needs_images_run
     with pytest.raises(ValueError, match=r"row 0 \(id '0'\): this model needs an image"):
         model.predict(texts=["a"], images=[None])
     # Its SavedModel runs these checks before anything else and takes `needs_images` from the
-    # loaded run (exporting a second tiny run here would take a minute; the shared run's export
+    # loaded run (a second export here would take half a minute or more; the shared run's export
     # shows the checks at work in a fresh process: test_classifier_run).
     image = load_split("test", 3, tiny_corpus)[0].image_path.read_bytes()
     exported_as = SimpleNamespace(text_only=False, needs_images=model.needs_images)

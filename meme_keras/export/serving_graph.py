@@ -9,7 +9,7 @@ class KerasParts:
     """The Keras models a serving module calls (the run's model, frozen backbones), held out of
     the SavedModel's object graph, as `keras.export.ExportArchive` holds the models it tracks:
     saving would otherwise walk every Keras layer's attributes and trace each layer's own call
-    functions (two thirds of a tiny run's export), which a loader of the signature never runs.
+    functions (about half of a tiny run's export), which a loader of the signature never runs.
     The module tracks `variables` instead, which is what the signature captures."""
 
     def __init__(self, **models):
