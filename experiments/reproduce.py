@@ -13,12 +13,17 @@ The first task trains in this process while the others train beside it, one afte
 in a second process (log in `runs/reproduce_<tasks>.log`): a fine-tuning step on two cores
 leaves about a third of them idle, which the other process takes. The first task's table is
 printed when it finishes, the others' in task order once the second process has finished
-(`--one-by-one`: everything in this process, in order). The later tasks' separate reference runs
-(linear probes) train in the first process after its task, not at the end of the second
-process's chain, which is the longer. Tasks that need the same adapted text
+(`--one-by-one`: everything in this process, in order). Tasks that need the same adapted text
 backbone train it once: whichever asks second waits for it. The first task's adaptation runs in
 a short-lived process of its own, so the process that then trains the task never holds the
 adaptation's memory.
+
+The separate reference runs (linear probes) need no adapted backbone. When the first task's
+backbone is still to adapt (a cold start), the second process trains them all after its first
+task, while it would otherwise wait for that adaptation, and it first caches the first task's
+image features; the first process then finds both done. Otherwise the first process trains
+them after its task, since the second process's chain is the longer. A run folder is trained
+by one process at a time (the other waits, then reuses it).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import_tensorflow_quietly()  # before anything imports TensorFlow
 
 from experiments.per_technique_figure import draw, per_technique_f1  # noqa: E402
 from meme_keras.config import load_config  # noqa: E402
+from meme_keras.folder_lock import folder_lock  # noqa: E402
 from meme_keras.training.classifier_run import constant_top_k_scores  # noqa: E402
 from meme_keras.training.run import train_config  # noqa: E402
 
@@ -114,7 +120,9 @@ def configured(config_name: str):
 
 def train(config_name: str, reuse: bool) -> dict:
     config = configured(config_name)
-    return train_config(config, REPOSITORY / "runs" / config.name, verbose=0, reuse_finished=reuse)
+    output = REPOSITORY / "runs" / config.name
+    with folder_lock(output, f"training {output}"):
+        return train_config(config, output, verbose=0, reuse_finished=reuse)
 
 
 def uses_extra_data(config) -> bool:
@@ -170,13 +178,13 @@ def summary_row(subtask: str, run: str, score: str) -> tuple[str, str, str, str]
 
 
 def main_task(
-    assets: Path, reuse: bool, with_2021_only: bool, references: bool = True
+    assets: Path, reuse: bool, with_2021_only: bool, references: str = "train"
 ) -> list[tuple]:
     runs = final_runs("techniques", with_2021_only)
     describe = "proposed: transformer fusion, EfficientNet top + MiniLM fine-tuned"
     rows = model_rows(runs, describe, reuse)
     final_test = rows[0][1]["test"]
-    rows += reference_rows("techniques", reuse) if references else []
+    rows += reference_rows("techniques", reuse, references)
     rows += [
         (
             "constant: 3 most frequent labels",
@@ -196,7 +204,7 @@ def main_task(
 
 
 def span_task(
-    assets: Path, reuse: bool, with_2021_only: bool, references: bool = True
+    assets: Path, reuse: bool, with_2021_only: bool, references: str = "train"
 ) -> list[tuple]:
     # `references` is for the tasks with reference runs of their own; the span run scores its
     # references itself.
@@ -218,14 +226,13 @@ def span_task(
 
 
 def text_task(
-    assets: Path, reuse: bool, with_2021_only: bool, references: bool = True
+    assets: Path, reuse: bool, with_2021_only: bool, references: str = "train"
 ) -> list[tuple]:
-    """Subtask 1's table; without `references`, its probe is left to another process (and its
-    row to the table that process's caller prints)."""
+    """Subtask 1's table (`references`: as in `reference_rows`)."""
     runs = final_runs("text_techniques", with_2021_only)
     rows = model_rows(runs, "text head, MiniLM fine-tuned", reuse)
     final_test = rows[0][1]["test"]
-    rows += reference_rows("text_techniques", reuse) if references else []
+    rows += reference_rows("text_techniques", reuse, references)
     rows += [
         (
             "constant: 3 most frequent labels",
@@ -249,19 +256,29 @@ REFERENCE_RUNS = {
 }
 
 
-def reference_rows(task: str, reuse: bool) -> list[tuple[str, dict]]:
-    """The table row of `task`'s reference run, trained (or reused) here ([] if it has none)."""
-    if task not in REFERENCE_RUNS:
+def reference_rows(task: str, reuse: bool, references: str = "train") -> list[tuple[str, dict]]:
+    """The table row of `task`'s reference run ([] if it has none). `references`: "train" it
+    (or reuse it, with `reuse`); "read" the run another process trains (waiting for it, and
+    training it only if that process has not); "skip" it (another process's table has it)."""
+    if references == "skip" or task not in REFERENCE_RUNS:
         return []
     name, row = REFERENCE_RUNS[task]
-    return [(row, train(name, reuse))]
+    return [(row, train(name, reuse or references == "read"))]
 
 
 def train_references(tasks: list[str], reuse: bool) -> None:
-    """Trains the reference runs of `tasks` (for the first process, while the second trains
-    those tasks with `--references-elsewhere`)."""
+    """Trains the reference runs of `tasks` (in the process that does not train those tasks'
+    tables, or before the tables read them)."""
     for task in tasks:
         reference_rows(task, reuse)
+
+
+def cache_image_features_of(task: str, with_2021_only: bool) -> None:
+    """Caches the image features of `task`'s runs, for the process that trains it."""
+    from meme_keras.training.classifier_run import cache_image_features
+
+    for name in final_runs(task, with_2021_only):
+        cache_image_features(configured(name))  # (nothing for a run without images)
 
 
 SUBTASKS = {"techniques": "3", "spans": "2", "text_techniques": "1"}
@@ -308,13 +325,17 @@ def adapt(config_names: list[str]) -> None:
         ensure_adapted_text_backbone(configured(name)["text_backbone"])
 
 
-def start_beside(tasks: list[str], retrain: bool, with_2021_only: bool):
+def start_beside(
+    tasks: list[str], retrain: bool, with_2021_only: bool, ahead_of: str | None = None
+):
     """Starts one process that trains `tasks` in order (`--tasks ... --one-by-one`), its
-    output in `runs/reproduce_<tasks>.log`; returns (process, log)."""
+    output in `runs/reproduce_<tasks>.log`; returns (process, log). With `ahead_of` (the first
+    task, while its text backbone adapts), that process also caches its image features, first,
+    and trains its and `tasks`' reference runs after its own first task."""
     log = REPOSITORY / "runs" / f"reproduce_{'_'.join(tasks)}.log"
     log.parent.mkdir(exist_ok=True)
     command = [sys.executable, __file__, "--tasks", *tasks, "--one-by-one", "--no-summary"]
-    command += ["--references-elsewhere"]
+    command += ["--references-elsewhere"] + (["--ahead-of", ahead_of] if ahead_of else [])
     command += ["--retrain"] * retrain + ["--with-2021-only"] * with_2021_only
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=output)
@@ -352,6 +373,7 @@ def main() -> None:
     )
     parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--references-elsewhere", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ahead-of", choices=list(TASKS), help=argparse.SUPPRESS)
     parser.add_argument("--adapt-only", nargs="+", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging()
@@ -361,16 +383,25 @@ def main() -> None:
     assets = REPOSITORY / "assets"
     assets.mkdir(exist_ok=True)
     later = args.tasks[1:]
+    adapting = adaptations_needed(args.tasks[:1], args.with_2021_only)
     beside = None
     if later and not args.one_by_one:
-        beside = start_beside(later, args.retrain, args.with_2021_only)
-    adapt_in_child(adaptations_needed(args.tasks[:1], args.with_2021_only))
-    references = not args.references_elsewhere
+        ahead_of = args.tasks[0] if adapting else None
+        beside = start_beside(later, args.retrain, args.with_2021_only, ahead_of)
+    if args.ahead_of:
+        cache_image_features_of(args.ahead_of, args.with_2021_only)
+    adapt_in_child(adapting)
+    references = "skip" if args.references_elsewhere else "train"
+    if beside is not None and adapting:
+        references = "read"  # the second process trains them
     first = TASKS[args.tasks[0]]
     summary = first(assets, not args.retrain, args.with_2021_only, references=references)
+    if args.ahead_of:
+        train_references([args.ahead_of, *args.tasks], reuse=not args.retrain)
     retrain = args.retrain
     if beside is not None:
-        train_references(later, reuse=not args.retrain)
+        if not adapting:
+            train_references(later, reuse=not args.retrain)
         wait_beside(*beside)
         retrain = False  # trained just now: the tables below read the finished runs
     for task in later:

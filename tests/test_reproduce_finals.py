@@ -71,6 +71,76 @@ def test_later_tasks_train_in_one_process_beside_and_a_failure_names_its_log(
     started.clear()
     reproduce.wait_beside(*reproduce.start_beside(["text_techniques"], False, True))
     assert all("--retrain" not in c and "--with-2021-only" in c for c in started)
+    assert "--ahead-of" not in started[0]
+    reproduce.start_beside(["spans"], False, False, ahead_of="techniques")
+    assert started[-1][started[-1].index("--ahead-of") + 1] == "techniques"
+
+
+@pytest.mark.parametrize("adapting", [True, False])
+def test_the_reference_runs_train_in_the_process_that_would_otherwise_wait(
+    reproduce, monkeypatch, adapting
+):
+    """Cold (the first task's backbone still to adapt): the second process caches the first
+    task's image features and trains every reference run; the first reads them. Warm: the
+    first process trains them after its task, as the second's chain is the longer."""
+    calls = []
+    monkeypatch.setattr(
+        reproduce, "adaptations_needed", lambda tasks, _: ["main_adapted"] * adapting
+    )
+    monkeypatch.setattr(
+        reproduce, "start_beside", lambda *args: calls.append(("beside", args[-1])) or (0, 0)
+    )
+    monkeypatch.setattr(reproduce, "wait_beside", lambda *args: calls.append(("wait",)))
+    monkeypatch.setattr(reproduce, "adapt_in_child", lambda names: calls.append(("adapt", names)))
+    monkeypatch.setattr(
+        reproduce, "cache_image_features_of", lambda task, _: calls.append(("images", task))
+    )
+    monkeypatch.setattr(
+        reproduce, "train_references", lambda tasks, reuse: calls.append(("references", tasks))
+    )
+    for task in reproduce.TASKS:
+        monkeypatch.setitem(
+            reproduce.TASKS,
+            task,
+            lambda *a, references, task=task: calls.append((task, references)) or [],
+        )
+
+    def run(*arguments):
+        calls.clear()
+        monkeypatch.setattr(reproduce.sys, "argv", ["reproduce.py", *arguments, "--no-summary"])
+        reproduce.main()
+        return calls
+
+    first = run()
+    adapted = ["main_adapted"] * adapting
+    if adapting:
+        assert first == [
+            ("beside", "techniques"),
+            ("adapt", adapted),
+            ("techniques", "read"),
+            ("wait",),
+            ("spans", "read"),
+            ("text_techniques", "read"),
+        ]
+    else:
+        assert first == [
+            ("beside", None),
+            ("adapt", []),
+            ("techniques", "train"),
+            ("references", ["spans", "text_techniques"]),
+            ("wait",),
+            ("spans", "train"),
+            ("text_techniques", "train"),
+        ]
+    monkeypatch.setattr(reproduce, "adaptations_needed", lambda tasks, _: [])
+    second = ["--tasks", "spans", "text_techniques", "--one-by-one", "--references-elsewhere"]
+    assert run(*second, "--ahead-of", "techniques") == [
+        ("images", "techniques"),
+        ("adapt", []),
+        ("spans", "skip"),
+        ("references", ["techniques", "spans", "text_techniques"]),
+        ("text_techniques", "skip"),
+    ]
 
 
 def test_the_first_tasks_adaptation_runs_in_a_process_of_its_own_until_cached(
@@ -102,19 +172,17 @@ def test_the_first_tasks_adaptation_runs_in_a_process_of_its_own_until_cached(
     assert reproduce.adaptations_needed(["techniques"], False) == []
 
 
-def test_the_later_tasks_probes_train_in_the_first_process_not_the_second(
-    reproduce, monkeypatch, tmp_path
-):
+def test_a_task_trains_reads_or_skips_its_reference_run(reproduce, monkeypatch, tmp_path):
     trained = []
 
     def fake_train(name, reuse):
-        trained.append(name)
+        trained.append(name if reuse else f"{name} again")
         return {"test": {"micro_f1": 0.5, "macro_f1": 0.1}}
 
     monkeypatch.setattr(reproduce, "train", fake_train)
     monkeypatch.setattr(reproduce, "constant_top_k_scores", lambda config, k: {})
     final = reproduce.FINAL_CONFIGS["text_techniques"][0]
-    reproduce.text_task(tmp_path, reuse=True, with_2021_only=False, references=False)
+    reproduce.text_task(tmp_path, reuse=True, with_2021_only=False, references="skip")
     assert trained == [final]
     assert "linear probe" not in (tmp_path / "text_results.md").read_text()
     trained.clear()
@@ -124,3 +192,6 @@ def test_the_later_tasks_probes_train_in_the_first_process_not_the_second(
     reproduce.text_task(tmp_path, reuse=True, with_2021_only=False)
     assert trained == [final, "text_linear_probe"]
     assert "linear probe" in (tmp_path / "text_results.md").read_text()
+    trained.clear()
+    reproduce.text_task(tmp_path, reuse=False, with_2021_only=False, references="read")
+    assert trained == [f"{final} again", "text_linear_probe"]  # read: another process trains it

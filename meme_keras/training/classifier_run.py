@@ -22,6 +22,8 @@ from meme_keras.atomic_files import (
     write_json_atomically,
 )
 from meme_keras.backbones.adapted_text import adaptation_files
+from meme_keras.backbones.features import image_features
+from meme_keras.backbones.image_backbones import load_image_backbone
 from meme_keras.backbones.weights import check_offline_weights
 from meme_keras.config import TypedConfig, config_from_dict, write_config
 from meme_keras.config.typed_config import plain
@@ -41,6 +43,7 @@ from meme_keras.pipeline.classifier_inputs import model_live_parts, predict_prob
 from meme_keras.pipeline.feature_sets import (
     FeatureSet,
     build_feature_set,
+    image_top_layer,
     load_frozen_backbones,
 )
 from meme_keras.tasks import get_task
@@ -104,6 +107,52 @@ def load_feature_sets(
         )
         for split in splits
     }
+
+
+def run_feature_sets(config: dict, techniques, verbose: int = 0) -> dict[str, FeatureSet]:
+    """The feature sets a run of `config` reads: the splits', and the extra memes' and the
+    text-only copies' where the config asks for them."""
+    models = load_frozen_backbones(config)  # once, for every set below
+    sets = load_feature_sets(config, techniques, models=models, verbose=verbose)
+    if config["extra_memes"]:
+        sets["extra"] = extra_feature_set(config, techniques, models, verbose=verbose)
+    if config["text_only_fraction"] > 0:
+        memes = sets["train"].memes + sets["dev"].memes
+        sets["text_only"] = text_only_feature_set(
+            config, techniques, memes, models, verbose=verbose
+        )
+    return sets
+
+
+def cache_image_features(config: dict, verbose: int = 0) -> None:
+    """Extracts into the feature cache every image feature a run of `config` reads (each
+    split's, the cut activations an `image_top` stage trains on, the black image of the
+    text-only copies), and no text feature: `make reproduce` runs this in one process while
+    another adapts the text backbone that the run's text features need. The sets mirror
+    `run_feature_sets`'s. Nothing for a config without images."""
+    image = config.get("image_backbone")
+    if image is None:
+        return
+    data_dir = config["data_dir"] or default_data_dir()
+    task = get_task(config["task"])
+    splits = {
+        split: load_split(split, task.subtask, data_dir, check_images=task.needs_images)
+        for split in ("train", "dev", "test")
+    }
+    # (memes, whether training reads their cut activations)
+    sets = [(memes, split != "test") for split, memes in splits.items()]
+    if config["extra_memes"]:
+        sets.append((load_extra_memes(task.subtask, data_dir), True))
+    if config["text_only_fraction"] > 0:
+        memes = splits["train"] + splits["dev"]
+        sets.append(([dataclasses.replace(meme, image_path=None) for meme in memes], True))
+    model = load_image_backbone(image["name"], image["weights"], image["image_size"])
+    top_from = image_top_layer(config)
+    arguments = (image["name"], image["weights"], image["image_size"])
+    for memes, cut in sets:
+        image_features(memes, *arguments, model=model, verbose=verbose)
+        if cut and top_from is not None:
+            image_features(memes, *arguments, model=model, verbose=verbose, cut=top_from)
 
 
 def extra_feature_set(config: dict, techniques, models: dict, **kwargs) -> FeatureSet:
@@ -346,18 +395,9 @@ def run_classifier(
     strategy = make_strategy(config["strategy"])
     seed_everything(config["seed"])
     techniques = read_techniques(data_dir, task.techniques)
-    models = load_frozen_backbones(config)  # once, for every set below
-    sets = load_feature_sets(config, techniques, models=models, verbose=verbose)
-    if config["extra_memes"]:
-        sets["extra"] = extra_feature_set(config, techniques, models, verbose=verbose)
-    if config["text_only_fraction"] > 0:
-        memes = sets["train"].memes + sets["dev"].memes
-        sets["text_only"] = text_only_feature_set(
-            config, techniques, memes, models, verbose=verbose
-        )
+    sets = run_feature_sets(config, techniques, verbose)
     # The extraction backbones and their traced steps are done with (the stages load their
     # own): freed now, they are not held through the folds and refit (0.17 GB lower peak).
-    del models
     collect_garbage()
     dev_memes = sets["dev"].memes  # training may free the dev set's features
     with strategy.scope():

@@ -15,14 +15,12 @@ preset folder in the cache (`meme_keras.backbones.adapted_text`), so every exist
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
@@ -38,6 +36,7 @@ from meme_keras.backbones.features import text_inputs
 from meme_keras.backbones.text_backbones import load_text_backbone, load_text_tokenizer
 from meme_keras.backbones.text_encoders import make_text_encoder
 from meme_keras.data.meme import Meme
+from meme_keras.folder_lock import folder_lock
 from meme_keras.losses import UNKNOWN_LABEL, SmoothedBinaryCrossentropy
 from meme_keras.models.masked_mean_pooling import MaskedMeanPooling
 from meme_keras.pipeline.length_bucketed_batches import length_bucketed_order
@@ -246,19 +245,6 @@ def ensure_adapted_text_backbone(text: Mapping, verbose: int = 0) -> Path | None
     return folder
 
 
-@contextlib.contextmanager
-def adaptation_lock(folder: Path) -> Iterator[None]:
-    """Holds an exclusive lock on `folder`'s lock file (`flock`: the kernel lets go of it when
-    the holder exits, however it ends), waiting, with a note, while another process holds it."""
-    lock = folder.with_name(f"{folder.name}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another process adapting the text backbone into %s", folder)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def adaptation_lock(folder: Path):
+    """The lock of the process adapting the text backbone into `folder` (others wait on it)."""
+    return folder_lock(folder, f"adapting the text backbone into {folder}")
