@@ -29,6 +29,7 @@ by one process at a time (the other waits, then reuses it).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -308,13 +309,21 @@ def adaptations_needed(tasks: list[str], with_2021_only: bool) -> list[str]:
     ]
 
 
+# The adaptation runs beside the second process's training: on one TensorFlow thread it is
+# bit-reproducible (on TensorFlow's default threads its weights differ from run to run in the
+# 6th decimal) and about 8% faster than on two threads beside another process of ours
+# (docs/performance.md#cold-on-the-avx2-only-epyc).
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
 def adapt_in_child(config_names: list[str]) -> None:
-    """Adapts the text backbones of `config_names` in a process of its own (`--adapt-only`):
-    a process that has adapted MiniLM keeps about a gigabyte more when it then trains."""
+    """Adapts the text backbones of `config_names` in a process of its own (`--adapt-only`),
+    on one thread (`ONE_THREAD`): a process that has adapted MiniLM keeps about a gigabyte
+    more when it then trains."""
     if not config_names:
         return
     command = [sys.executable, __file__, "--adapt-only", *config_names]
-    if subprocess.run(command).returncode != 0:
+    if subprocess.run(command, env={**os.environ, **ONE_THREAD}).returncode != 0:
         raise SystemExit(f"reproduce: adapting the text backbone of {config_names} failed")
 
 

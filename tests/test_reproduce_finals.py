@@ -156,7 +156,12 @@ def test_the_first_tasks_adaptation_runs_in_a_process_of_its_own_until_cached(
         def __init__(self, code):
             self.returncode = code
 
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda c: started.append(c) or Finished(1))
+    def run(command, env):
+        started.append(command)
+        assert env["TF_NUM_INTRAOP_THREADS"] == env["TF_NUM_INTEROP_THREADS"] == "1"
+        return Finished(1)
+
+    monkeypatch.setattr(reproduce.subprocess, "run", run)
     reproduce.adapt_in_child([])
     assert started == []
     with pytest.raises(SystemExit, match="main_adapted_lr2e-4"):
