@@ -200,3 +200,25 @@ def test_a_task_trains_reads_or_skips_its_reference_run(reproduce, monkeypatch, 
     trained.clear()
     reproduce.text_task(tmp_path, reuse=False, with_2021_only=False, references="read")
     assert trained == [f"{final} again", "text_linear_probe"]  # read: another process trains it
+
+
+def test_a_run_folder_trains_in_one_process_at_a_time(reproduce, monkeypatch, tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from meme_keras.folder_lock import folder_lock
+
+    trained = []
+    monkeypatch.setattr(reproduce, "REPOSITORY", tmp_path)
+    monkeypatch.setattr(reproduce, "configured", lambda name: SimpleNamespace(name=name))
+    monkeypatch.setattr(
+        reproduce, "train_config", lambda config, output, **kwargs: trained.append(output) or {}
+    )
+    with folder_lock(tmp_path / "runs" / "linear_probe", "training it"):  # "another process"
+        waiting = threading.Thread(target=reproduce.train, args=("linear_probe", True))
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive() and trained == []
+    waiting.join(timeout=30)
+    assert trained == [tmp_path / "runs" / "linear_probe"]
+    assert not list((tmp_path / "runs").glob("[!.]*"))  # the lock file is hidden
