@@ -312,7 +312,7 @@ def adaptations_needed(tasks: list[str], with_2021_only: bool) -> list[str]:
 # The adaptation runs beside the second process's training: on one TensorFlow thread it is
 # bit-reproducible (on TensorFlow's default threads its weights differ from run to run in the
 # 6th decimal) and about 8% faster than on two threads beside another process of ours
-# (docs/performance.md#cold-on-the-avx2-only-epyc).
+# (docs/performance.md#cold-probes-beside-the-adaptation).
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
