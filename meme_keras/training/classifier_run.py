@@ -93,20 +93,33 @@ def load_feature_sets(
     already loaded `models`, as `load_frozen_backbones` gives them). Test gets no cut image
     activations: only training reads them, and test is predicted by the saved model on raw
     images."""
-    data_dir = config["data_dir"] or default_data_dir()
-    task = get_task(config["task"])
     models = models if models is not None else load_frozen_backbones(config)
     return {
         split: build_feature_set(
-            load_split(split, task.subtask, data_dir, check_images=task.needs_images),
+            memes,
             techniques,
             config,
             **models,
             cut_features=split != "test",
             **kwargs,
         )
+        for split, memes in split_memes(config, splits).items()
+    }
+
+
+def split_memes(config: dict, splits=("train", "dev", "test")) -> dict[str, list]:
+    """The memes of each of `splits` of the config's task and data."""
+    data_dir = config["data_dir"] or default_data_dir()
+    task = get_task(config["task"])
+    return {
+        split: load_split(split, task.subtask, data_dir, check_images=task.needs_images)
         for split in splits
     }
+
+
+def without_images(memes) -> list:
+    """`memes` again, each without its image (a run's text-only copies)."""
+    return [dataclasses.replace(meme, image_path=None) for meme in memes]
 
 
 def run_feature_sets(config: dict, techniques, verbose: int = 0) -> dict[str, FeatureSet]:
@@ -133,26 +146,21 @@ def cache_image_features(config: dict, verbose: int = 0) -> None:
     image = config.get("image_backbone")
     if image is None:
         return
-    data_dir = config["data_dir"] or default_data_dir()
-    task = get_task(config["task"])
-    splits = {
-        split: load_split(split, task.subtask, data_dir, check_images=task.needs_images)
-        for split in ("train", "dev", "test")
-    }
+    splits = split_memes(config)
     # (memes, whether training reads their cut activations)
     sets = [(memes, split != "test") for split, memes in splits.items()]
     if config["extra_memes"]:
-        sets.append((load_extra_memes(task.subtask, data_dir), True))
+        subtask = get_task(config["task"]).subtask
+        sets.append((load_extra_memes(subtask, config["data_dir"] or default_data_dir()), True))
     if config["text_only_fraction"] > 0:
         memes = splits["train"] + splits["dev"]
-        sets.append(([dataclasses.replace(meme, image_path=None) for meme in memes], True))
+        sets.append((without_images(memes), True))
     model = load_image_backbone(image["name"], image["weights"], image["image_size"])
     top_from = image_top_layer(config)
     arguments = (image["name"], image["weights"], image["image_size"])
     for memes, cut in sets:
-        image_features(memes, *arguments, model=model, verbose=verbose)
-        if cut and top_from is not None:
-            image_features(memes, *arguments, model=model, verbose=verbose, cut=top_from)
+        for layer in [None] + [top_from] * (cut and top_from is not None):
+            image_features(memes, *arguments, model=model, verbose=verbose, cut=layer)
 
 
 def extra_feature_set(config: dict, techniques, models: dict, **kwargs) -> FeatureSet:
@@ -171,7 +179,7 @@ def text_only_feature_set(config: dict, techniques, memes, models: dict, **kwarg
     0.2 GiB less for the 750 train+dev memes).
     """
     features = build_feature_set(
-        [dataclasses.replace(meme, image_path=None) for meme in memes],
+        without_images(memes),
         techniques,
         config,
         **models,
